@@ -1,0 +1,13 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "amparo.settings")
+
+app = Celery("amparo")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.conf.beat_schedule = {
+    "outbox-sweep": {"task": "support.tasks.sweep_outbox", "schedule": 60.0},
+    "worker-heartbeat": {"task": "support.tasks.heartbeat", "schedule": 30.0},
+}

@@ -1,0 +1,56 @@
+/*
+ * Computes a picked file's fingerprints in a Web Worker, on the device.
+ *
+ *   <script src=".../fingerprint.js" data-worker-url=".../fingerprint-worker.js"></script>
+ *   AmparoFingerprint.fingerprint(file, (loaded, total) => ...)
+ *     .then(({sha256, md5, pdq, pdqQuality, pdqVersion, pdqError, size, mime}) => ...)
+ *
+ * The promise rejects with an Error whose `code` is "read-failed", "no-file" or
+ * "worker-failed". Only digests come back from the worker; the file's bytes and
+ * pixels stay inside it. Works under `script-src 'self'; worker-src 'self'`.
+ */
+(function () {
+  "use strict";
+
+  const script = document.currentScript;
+  const defaultWorkerUrl = script ? script.getAttribute("data-worker-url") : null;
+
+  function failure(code) {
+    const error = new Error("Fingerprinting failed: " + code);
+    error.code = code;
+    return error;
+  }
+
+  function fingerprint(file, onProgress, workerUrl) {
+    return new Promise(function (resolve, reject) {
+      const url = workerUrl || defaultWorkerUrl;
+      if (!url) {
+        reject(failure("worker-failed"));
+        return;
+      }
+      const worker = new Worker(url);
+      worker.onmessage = function (event) {
+        const message = event.data;
+        if (message.type === "progress") {
+          if (onProgress) {
+            onProgress(message.loaded, message.total);
+          }
+        } else if (message.type === "done") {
+          worker.terminate();
+          resolve(message);
+        } else {
+          worker.terminate();
+          reject(failure(message.code || "worker-failed"));
+        }
+      };
+      worker.onerror = function (event) {
+        event.preventDefault();
+        worker.terminate();
+        reject(failure("worker-failed"));
+      };
+      worker.postMessage({ file: file });
+    });
+  }
+
+  window.AmparoFingerprint = { fingerprint: fingerprint };
+})();

@@ -1,0 +1,18 @@
+from django.conf import settings
+
+from vault.audit import coarse_origin
+
+
+def client_ip(request) -> str:
+    """The client's address, trusting X-Forwarded-For only for configured proxies."""
+    proxies = settings.ALLAUTH_TRUSTED_PROXY_COUNT
+    if proxies:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def origin(request) -> str:
+    return coarse_origin(client_ip(request))

@@ -1,0 +1,48 @@
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from support import services
+from support.demo import DEMO_ORG, DEMO_PASSWORD, DEMO_PEOPLE, demo_totp_secret
+from support.models import Organisation
+from vault.audit import Actor
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation and its people (development only; idempotent)."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "seed_demo refuses to run with DEBUG off: demo passwords are public."
+            )
+        actor = Actor.system("seed_demo")
+        with transaction.atomic():
+            org = Organisation.objects.filter(name=DEMO_ORG).first()
+            if org is None:
+                org = services.create_organisation(name=DEMO_ORG, actor=actor)
+            User = get_user_model()
+            for email, role in DEMO_PEOPLE:
+                user = User.objects.filter(email=email).first()
+                if user is None:
+                    user = User.objects.create_user(
+                        username=email.split("@")[0], email=email, password=DEMO_PASSWORD
+                    )
+                    EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+                if not user.memberships.filter(organisation=org).exists():
+                    services.add_member(organisation=org, user=user, role=role, actor=actor)
+                if not Authenticator.objects.filter(
+                    user=user, type=Authenticator.Type.TOTP
+                ).exists():
+                    TOTP.activate(user, demo_totp_secret(email))
+        self.stdout.write(self.style.SUCCESS(f"Demo organisation: {DEMO_ORG}"))
+        self.stdout.write(f"Password for every demo account: {DEMO_PASSWORD}")
+        for email, role in DEMO_PEOPLE:
+            secret = demo_totp_secret(email)
+            code = f"{hotp_value(secret, next(yield_hotp_counters_from_time())):06d}"
+            self.stdout.write(f"  {role:15} {email:36} TOTP secret {secret}  (code now: {code})")
+        self.stdout.write("Current codes any time: python manage.py demo_totp")

@@ -1,0 +1,47 @@
+"""Personas shared by every test: one family's helpers in organisation X, and an
+outsider from organisation Y. Data is made through the same services the app uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import services
+from support.models import Role
+from tests.factories import make_member
+from vault.audit import Actor
+
+
+@pytest.fixture
+def org_x(db):
+    return services.create_organisation(name="Grupo X", actor=Actor.system("tests"))
+
+
+@pytest.fixture
+def org_y(db):
+    return services.create_organisation(name="Grupo Y", actor=Actor.system("tests"))
+
+
+@pytest.fixture
+def coordinator(org_x):
+    return make_member(org_x, Role.COORDINATOR)
+
+
+@pytest.fixture
+def caseworker(org_x):
+    return make_member(org_x, Role.CASEWORKER)
+
+
+@pytest.fixture
+def police_liaison(org_x):
+    return make_member(org_x, Role.POLICE_LIAISON)
+
+
+@pytest.fixture
+def org_admin(org_x):
+    return make_member(org_x, Role.ORG_ADMIN)
+
+
+@pytest.fixture
+def outsider_admin(org_y):
+    """An organisation administrator of another organisation."""
+    return make_member(org_y, Role.ORG_ADMIN)
