@@ -136,10 +136,19 @@ const MD5_S = [
   14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15,
   21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
 ];
-const MD5_K = new Int32Array(64);
-for (let i = 0; i < 64; i++) {
-  MD5_K[i] = Math.floor(Math.abs(Math.sin(i + 1)) * 4294967296) | 0;
-}
+// floor(abs(sin(i + 1)) * 2^32), written out: Math.sin's precision varies by engine.
+const MD5_K = new Int32Array([
+  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
+  0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
+  0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
+  0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
+  0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
+  0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+  0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
+  0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+  0xeb86d391,
+]);
 
 class Md5 {
   constructor() {
@@ -259,38 +268,18 @@ function padding(byteCount, bigEndian) {
 // Decides from magic bytes whether to try decoding, so that a 500 MB video is
 // never handed to the image decoder (which would read it whole into memory).
 function sniffImageType(head) {
-  const b = head;
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
+  const has = (offset, signature) => signature.every((v, i) => head[offset + i] === v);
+  if (has(0, [0xff, 0xd8, 0xff])) {
     return "image/jpeg";
   }
-  if (
-    b.length >= 8 &&
-    b[0] === 0x89 &&
-    b[1] === 0x50 &&
-    b[2] === 0x4e &&
-    b[3] === 0x47 &&
-    b[4] === 0x0d &&
-    b[5] === 0x0a &&
-    b[6] === 0x1a &&
-    b[7] === 0x0a
-  ) {
+  if (has(0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) {
     return "image/png";
   }
-  if (b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46 && b[3] === 0x38) {
-    return "image/gif";
+  if (has(0, [0x47, 0x49, 0x46, 0x38])) {
+    return "image/gif"; // "GIF8"
   }
-  if (
-    b.length >= 12 &&
-    b[0] === 0x52 &&
-    b[1] === 0x49 &&
-    b[2] === 0x46 &&
-    b[3] === 0x46 &&
-    b[8] === 0x57 &&
-    b[9] === 0x45 &&
-    b[10] === 0x42 &&
-    b[11] === 0x50
-  ) {
-    return "image/webp";
+  if (has(0, [0x52, 0x49, 0x46, 0x46]) && has(8, [0x57, 0x45, 0x42, 0x50])) {
+    return "image/webp"; // "RIFF", size, "WEBP"
   }
   return null;
 }
@@ -472,8 +461,8 @@ function pdqFromRgb(rgb, width, height) {
     }
   }
 
-  const sorted = Float32Array.from(dct).sort();
-  const median = sorted[127];
+  // The reference's Torben median of 256 values is the 128th smallest.
+  const median = Float32Array.from(dct).sort()[127];
   // Bit i*16+j is set when dct[i][j] > median; the reference prints the sixteen
   // 16-bit words from the last to the first, each as four hex digits.
   let hex = "";
@@ -565,20 +554,18 @@ async function fingerprintFile(file) {
   return result;
 }
 
-if (typeof self !== "undefined" && typeof self.postMessage === "function") {
-  self.onmessage = function (event) {
-    const file = event.data && event.data.file;
-    if (!(file instanceof Blob)) {
-      self.postMessage({ type: "error", code: "no-file" });
-      return;
-    }
-    fingerprintFile(file).then(
-      function (result) {
-        self.postMessage(result);
-      },
-      function () {
-        self.postMessage({ type: "error", code: "read-failed" });
-      },
-    );
-  };
-}
+self.onmessage = function (event) {
+  const file = event.data && event.data.file;
+  if (!(file instanceof Blob)) {
+    self.postMessage({ type: "error", code: "no-file" });
+    return;
+  }
+  fingerprintFile(file).then(
+    function (result) {
+      self.postMessage(result);
+    },
+    function () {
+      self.postMessage({ type: "error", code: "read-failed" });
+    },
+  );
+};
