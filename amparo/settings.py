@@ -278,6 +278,10 @@ MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
 MFA_TOTP_ISSUER = "Amparo"
+# Accept the previous and next 30-second code too: phones' clocks drift and a
+# code typed at the turn of a period must still work. Replay protection
+# (Redis) keeps each accepted code single-use.
+MFA_TOTP_TOLERANCE = 1
 USERSESSIONS_TRACK_ACTIVITY = True
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "support:home"
@@ -300,7 +304,10 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 63072000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin": no other site ever learns which page of ours a visitor came
+# from. Not "no-referrer": with it Chromium sends `Origin: null` on our own form
+# posts, and Django's CSRF origin check (rightly) refuses every one of them.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS-terminating proxy: trust its X-Forwarded-Proto, and (for rate
