@@ -21,7 +21,14 @@ def production_env(tmp_path, **overrides) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "SECURE_SSL_REDIRECT", "STATIC_MANIFEST", "SECRET_KEY_FILE"}
+        if key
+        not in {
+            "DEBUG",
+            "SECURE_SSL_REDIRECT",
+            "STATIC_MANIFEST",
+            "SECRET_KEY_FILE",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update(
         DEBUG="false",

@@ -49,7 +49,7 @@ def test_public_pages_send_the_security_headers(name):
     assert "frame-ancestors 'none'" in csp
     assert response["Cache-Control"] == "no-store"
     assert response["Strict-Transport-Security"].startswith("max-age=")
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     assert "camera=()" in response["Permissions-Policy"]
