@@ -339,6 +339,9 @@ PERMISSIONS_POLICY = (
     "interest-cohort=(), publickey-credentials-get=(self), publickey-credentials-create=(self)"
 )
 
+# Reports without an incident link go to this organisation (UUID) when several exist.
+AMPARO_DEFAULT_ORGANISATION = env_str("AMPARO_DEFAULT_ORGANISATION")
+
 # Where quick exit sends a family: a neutral page, configurable per deployment.
 QUICK_EXIT_URL = env_str("QUICK_EXIT_URL", "https://www.aemet.es/es/eltiempo/prediccion")
 

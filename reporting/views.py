@@ -1,7 +1,49 @@
-from django.http import HttpResponse
-from django.shortcuts import render
+"""The public side: start page, the report wizard, receipts and return visits.
+
+Views are thin: forms validate, `support.services` changes state, and the
+family's own session only ever holds a draft id, a receipt to show once, or the
+id of the case they signed in to.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+
+from support import ratelimit, services
+from support.http import client_ip, origin
+from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
+from vault import crypto
+
+from . import forms, status
+
+STEPS = [
+    ("who", forms.WhoForm, gettext_lazy("About you")),
+    ("what", forms.WhatForm, gettext_lazy("What happened")),
+    ("urgent", forms.UrgentForm, gettext_lazy("If someone asks for money or images")),
+    ("where", forms.WhereForm, gettext_lazy("Where the images are")),
+    ("involved", forms.InvolvedForm, gettext_lazy("Who is involved")),
+    ("evidence", forms.EvidenceForm, gettext_lazy("Evidence")),
+    ("consent", forms.ConsentForm, gettext_lazy("Your permission")),
+]
+STEP_FORMS = {slug: (form, title) for slug, form, title in STEPS}
+DRAFT_KEY = "report_draft"
+RECEIPT_KEY = "report_receipt"
+FAMILY_KEY = "family_case"
+FAMILY_IDLE_TIMEOUT = 20 * 60
+SUBMISSIONS_PER_ADDRESS = 10  # per hour
+SUBMISSIONS_PER_INCIDENT = 200  # per hour
 
 
 def start(request):
@@ -25,3 +67,370 @@ def help_lines(request):
 def quick_exit(request):
     request.session.flush()
     return HttpResponse(status=204)
+
+
+# --- The wizard --------------------------------------------------------------------------
+
+
+def _active_steps(answers: dict) -> list[str]:
+    sextortion = "sextortion" in answers.get("what", {}).get("categories", [])
+    return [slug for slug, _, _ in STEPS if slug != "urgent" or sextortion]
+
+
+def _draft(request) -> ReportDraft | None:
+    draft_id = request.session.get(DRAFT_KEY)
+    return ReportDraft.objects.filter(uuid=draft_id).first() if draft_id else None
+
+
+def _new_draft(request, *, organisation: Organisation | None, incident: Incident | None):
+    draft = ReportDraft()
+    answers = {}
+    if incident:
+        answers["_incident"] = str(incident.uuid)
+        organisation = incident.organisation
+    if organisation:
+        answers["_organisation"] = str(organisation.uuid)
+    draft.answers = answers
+    draft.save()
+    request.session[DRAFT_KEY] = str(draft.uuid)
+    return draft
+
+
+def _default_organisation() -> Organisation | None:
+    active = Organisation.objects.filter(is_active=True)
+    if settings.AMPARO_DEFAULT_ORGANISATION:
+        return active.filter(uuid=settings.AMPARO_DEFAULT_ORGANISATION).first()
+    return active.first() if active.count() == 1 else None
+
+
+def report_start(request):
+    draft = _draft(request)
+    if draft is None or request.GET.get("new"):
+        draft = _new_draft(request, organisation=_default_organisation(), incident=None)
+    if "_organisation" not in draft.answers:
+        return redirect("reporting:choose-group")
+    return redirect("reporting:step", step=_next_unanswered(draft.answers))
+
+
+def incident_entry(request, code: str):
+    """The link or QR code an organisation hands to the families of one incident."""
+    incident = Incident.objects.filter(
+        intake_code=code.upper(), is_open=True, organisation__is_active=True
+    ).first()
+    if incident is None:
+        raise Http404
+    _new_draft(request, organisation=None, incident=incident)
+    return redirect("reporting:step", step="who")
+
+
+def choose_group(request):
+    draft = _draft(request)
+    if draft is None:
+        return redirect("reporting:report")
+    groups = list(Organisation.objects.filter(is_active=True).order_by("name"))
+    error = ""
+    if request.method == "POST":
+        chosen = next((g for g in groups if str(g.uuid) == request.POST.get("group")), None)
+        if chosen:
+            draft.answers = {**draft.answers, "_organisation": str(chosen.uuid)}
+            draft.save()
+            return redirect("reporting:step", step="who")
+        error = _("Choose the group that should receive your report.")
+    return render(request, "reporting/choose_group.html", {"groups": groups, "error": error})
+
+
+def _next_unanswered(answers: dict) -> str:
+    for slug in _active_steps(answers):
+        if slug not in answers:
+            return slug
+    return "check"
+
+
+def _form_for(step: str, answers: dict, data=None):
+    form_class = STEP_FORMS[step][0]
+    kwargs = {}
+    if form_class is forms.ConsentForm:
+        kwargs["ask_assent"] = (
+            answers.get("who", {}).get("age_band")
+            in {
+                AgeBand.AGE_14_15,
+                AgeBand.AGE_16_17,
+            }
+            and answers.get("who", {}).get("filer_role") != FilerRole.YOUNG_PERSON
+        )
+    initial = _initial(step, answers.get(step, {}))
+    return form_class(data, initial=initial, **kwargs)
+
+
+def _initial(step: str, saved: dict) -> dict:
+    """Answers as the form shows them again (lists back to one per line)."""
+    initial = dict(saved)
+    for key, value in saved.items():
+        if key in {"urls", "groups", "phones", "names", "payments"}:
+            initial[key] = "\n".join(value)
+        if key == "handles":
+            initial[key] = "\n".join(h["value"] for h in value)
+        if key == "fingerprints":
+            initial[key] = json.dumps(value)
+        if key == "assent":
+            initial[key] = {True: "yes", False: "no"}.get(value, "unknown")
+    return initial
+
+
+@sensitive_post_parameters()
+def report_step(request, step: str):
+    if step not in STEP_FORMS:
+        raise Http404
+    draft = _draft(request)
+    if draft is None:
+        return redirect("reporting:report")
+    answers = draft.answers
+    if "_organisation" not in answers:
+        return redirect("reporting:choose-group")
+    active = _active_steps(answers)
+    if step not in active:
+        return redirect("reporting:step", step=_next_unanswered(answers))
+    form = _form_for(step, answers, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        answers[step] = form.answers()
+        draft.answers = answers
+        draft.save()
+        if request.GET.get("from") == "check" and step != "what":
+            return redirect("reporting:check")
+        following = _active_steps(answers)
+        index = following.index(step)
+        return (
+            redirect("reporting:step", step=following[index + 1])
+            if index + 1 < len(following)
+            else redirect("reporting:check")
+        )
+    index = active.index(step)
+    back = (
+        reverse("reporting:step", args=[active[index - 1]]) if index else reverse("reporting:start")
+    )
+    return render(
+        request,
+        f"reporting/step_{step}.html" if step in {"evidence", "urgent"} else "reporting/step.html",
+        {
+            "form": form,
+            "step": step,
+            "title": STEP_FORMS[step][1],
+            "number": index + 1,
+            "total": len(active) + 1,
+            "back": back,
+        },
+    )
+
+
+def _summary(answers: dict) -> list[dict]:
+    """Rows for "check your answers": (question, answer lines, step to change it)."""
+    rows = []
+    for slug in _active_steps(answers):
+        form = _form_for(slug, answers)
+        saved = answers.get(slug, {})
+        for name, field in form.fields.items():
+            if name not in saved or name == "fingerprints":
+                continue
+            value = saved[name]
+            choices = dict(getattr(field, "choices", []) or [])
+            if isinstance(value, bool) or value is None:
+                shown = [_("Yes") if value else _("No")]
+            elif isinstance(value, list):
+                shown = [
+                    str(choices.get(v, v)) if not isinstance(v, dict) else v["value"] for v in value
+                ]
+            else:
+                shown = [str(choices.get(value, value))] if value != "" else []
+            rows.append({"label": field.label, "values": shown, "step": slug})
+        if slug == "evidence":
+            count = len(saved.get("fingerprints", []))
+            rows.append(
+                {
+                    "label": _("Files fingerprinted on this device"),
+                    "values": [str(count)],
+                    "step": slug,
+                }
+            )
+    return rows
+
+
+def report_check(request):
+    draft = _draft(request)
+    if draft is None:
+        return redirect("reporting:report")
+    answers = draft.answers
+    missing = _next_unanswered(answers)
+    if missing != "check":
+        return redirect("reporting:step", step=missing)
+    form = forms.CheckForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["website"]:
+            # A bot: answer as if it worked, store nothing.
+            return redirect("reporting:start")
+        incident = (
+            Incident.objects.filter(uuid=answers["_incident"]).first()
+            if answers.get("_incident")
+            else None
+        )
+        organisation = get_object_or_404(
+            Organisation, uuid=answers["_organisation"], is_active=True
+        )
+        within = ratelimit.hit(
+            f"submit:addr:{client_ip(request)}", limit=SUBMISSIONS_PER_ADDRESS, window=3600
+        ) and (
+            incident is None
+            or ratelimit.hit(
+                f"submit:incident:{incident.uuid}", limit=SUBMISSIONS_PER_INCIDENT, window=3600
+            )
+        )
+        if not within:
+            messages.error(
+                request, _("Too many reports were sent from here. Please try again in an hour.")
+            )
+            return redirect("reporting:check")
+        case, code = services.submit_report(
+            organisation=organisation, incident=incident, answers=answers, origin=origin(request)
+        )
+        draft.delete()
+        del request.session[DRAFT_KEY]
+        request.session[RECEIPT_KEY] = {"reference": case.reference, "code": code}
+        return redirect("reporting:receipt")
+    return render(
+        request,
+        "reporting/check.html",
+        {
+            "rows": _summary(answers),
+            "form": form,
+            "back": reverse("reporting:step", args=["consent"]),
+        },
+    )
+
+
+def receipt(request):
+    shown = request.session.get(RECEIPT_KEY)
+    if not shown:
+        return redirect("reporting:family-signin")
+    if request.method == "POST":
+        if request.POST.get("saved") != "yes":
+            return render(
+                request,
+                "reporting/receipt.html",
+                {**_receipt_context(shown), "error": _("Tick the box once you have saved it.")},
+            )
+        del request.session[RECEIPT_KEY]
+        return redirect("reporting:receipt-done")
+    return render(request, "reporting/receipt.html", _receipt_context(shown))
+
+
+def _receipt_context(shown: dict) -> dict:
+    code = crypto.format_access_code(shown["code"])
+    return {"reference": shown["reference"], "code": code, "code_groups": code.split("-")}
+
+
+def receipt_download(request):
+    shown = request.session.get(RECEIPT_KEY)
+    if not shown:
+        raise Http404
+    context = _receipt_context(shown)
+    body = render(request, "reporting/receipt.txt", context, content_type="text/plain").content
+    response = HttpResponse(body, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="amparo-receipt.txt"'
+    return response
+
+
+def receipt_done(request):
+    return render(request, "reporting/receipt_done.html")
+
+
+# --- Return visits ------------------------------------------------------------------------
+
+
+def _family_case(request) -> Case | None:
+    state = request.session.get(FAMILY_KEY)
+    if not state:
+        return None
+    if time.time() - state["at"] > FAMILY_IDLE_TIMEOUT:
+        del request.session[FAMILY_KEY]
+        messages.info(request, _("For your safety you were signed out after 20 minutes."))
+        return None
+    state["at"] = time.time()
+    request.session[FAMILY_KEY] = state
+    return Case.objects.select_related("organisation").filter(uuid=state["case"]).first()
+
+
+SIGNIN_FAILED = gettext_lazy(
+    "The reference or the code is not right, or there were too many tries. "
+    "Check them and try again in a few minutes."
+)
+
+
+@sensitive_post_parameters("code")
+def family_signin(request):
+    form = forms.FamilySignInForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        case = services.check_family_access(
+            reference=form.cleaned_data["reference"],
+            code=form.cleaned_data["code"],
+            client_ip=client_ip(request),
+        )
+        if case is not None:
+            request.session.cycle_key()
+            request.session[FAMILY_KEY] = {"case": str(case.uuid), "at": time.time()}
+            services.record_family_visit(case=case, origin=origin(request))
+            return redirect("reporting:status")
+        # One message for every failure: unknown reference, wrong code, throttled.
+        form.add_error(None, SIGNIN_FAILED)
+    return render(request, "reporting/signin.html", {"form": form})
+
+
+def family_signout(request):
+    request.session.pop(FAMILY_KEY, None)
+    return redirect("reporting:start")
+
+
+@sensitive_post_parameters()
+def family_status(request):
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    message_form = forms.MessageForm()
+    links_form = forms.MoreLinksForm()
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "message":
+            message_form = forms.MessageForm(request.POST)
+            if message_form.is_valid():
+                services.add_family_message(
+                    case=case, body=message_form.cleaned_data["body"], origin=origin(request)
+                )
+                messages.success(request, _("Your message was sent to the group."))
+                return redirect("reporting:status")
+        elif action == "links":
+            links_form = forms.MoreLinksForm(request.POST)
+            if links_form.is_valid():
+                services.add_family_links(
+                    case=case, urls=links_form.cleaned_data["urls"], origin=origin(request)
+                )
+                messages.success(request, _("Thank you. The links were added to your case."))
+                return redirect("reporting:status")
+        elif action == "withdraw":
+            kind = request.POST.get("kind", "")
+            if services.withdraw_consent(case=case, kind=kind, origin=origin(request)):
+                messages.success(request, _("Your permission was withdrawn."))
+            return redirect("reporting:status")
+        elif action == "erase":
+            services.request_erasure(case=case, origin=origin(request))
+            messages.success(request, _("Your request to delete the case was sent to the group."))
+            return redirect("reporting:status")
+    return render(
+        request,
+        "reporting/status.html",
+        {
+            "case": case,
+            "timeline": status.family_timeline(case),
+            "thread": case.messages.select_related("author").order_by("created_at"),
+            "consents": services.current_consents(case),
+            "message_form": message_form,
+            "links_form": links_form,
+        },
+    )

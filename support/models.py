@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from vault.fields import Sealed
+
 
 class Organisation(models.Model):
     """A support group (an association of families, an NGO, a school's team)."""
@@ -107,3 +109,257 @@ class OutboxMessage(models.Model):
 
     def __str__(self):
         return f"{self.task} {self.uuid}"
+
+
+# --- Cases -------------------------------------------------------------------------
+# Personal content (narratives, contact details, identifiers, messages, notes) is
+# stored only through vault.fields.Sealed; columns ending in `_sealed` hold ciphertext.
+
+
+class Incident(models.Model):
+    """One event that touched many families (a school, a group chat, a month)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="incidents"
+    )
+    title_sealed = models.TextField()
+    title = Sealed("title_sealed")
+    # Short code families type or scan (QR) so their reports reach this incident.
+    intake_code = models.CharField(max_length=12, unique=True)
+    is_open = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"incident {self.uuid}"
+
+
+class CaseStatus(models.TextChoices):
+    NEW = "new", _("New")
+    TRIAGED = "triaged", _("Triaged")
+    IN_PROGRESS = "in_progress", _("In progress")
+    WAITING = "waiting", _("Waiting on platforms")
+    REFERRED = "referred", _("Referred")
+    CLOSED = "closed", _("Closed")
+
+
+class Priority(models.IntegerChoices):
+    URGENT = 0, _("Urgent")
+    HIGH = 1, _("High")
+    NORMAL = 2, _("Normal")
+
+
+class FilerRole(models.TextChoices):
+    PARENT = "parent", _("A parent or guardian")
+    YOUNG_PERSON = "young_person", _("The young person")
+    TRUSTED_ADULT = "trusted_adult", _("Another trusted adult")
+
+
+class AgeBand(models.TextChoices):
+    UNDER_12 = "under_12", _("Under 12")
+    AGE_12_13 = "12_13", _("12 or 13")
+    AGE_14_15 = "14_15", _("14 or 15")
+    AGE_16_17 = "16_17", _("16 or 17")
+    ADULT = "18_plus", _("18 or older")
+
+
+class ContactPreference(models.TextChoices):
+    NONE = "none", _("Do not contact us; we will check the status page")
+    IN_APP = "in_app", _("Only messages on the status page")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+
+
+class Case(models.Model):
+    """One family's report and everything that follows from it."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="cases")
+    incident = models.ForeignKey(
+        Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    reference = models.CharField(max_length=16, unique=True)
+    # "v<pepper version>$<argon2id hash>" of the family's access code; never the code.
+    access_code_hash = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.NEW)
+    priority = models.IntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        Membership, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    filer_role = models.CharField(max_length=20, choices=FilerRole.choices)
+    age_band = models.CharField(max_length=10, choices=AgeBand.choices)
+    contact_preference = models.CharField(max_length=10, choices=ContactPreference.choices)
+    contact_sealed = models.TextField(blank=True)
+    contact = Sealed("contact_sealed")
+    # Structured answers: codes only (see reporting.forms.WHAT_HAPPENED).
+    categories = models.JSONField(default=list)
+    is_sextortion = models.BooleanField(default=False)
+    narrative_sealed = models.TextField(blank=True)
+    narrative = Sealed("narrative_sealed")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
+    erasure_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "status", "priority", "created_at"]),
+            models.Index(fields=["organisation", "assignee", "status"]),
+            models.Index(fields=["incident", "status"]),
+        ]
+
+    def __str__(self):
+        return self.reference
+
+
+class Location(models.Model):
+    """Where the images circulate: a URL, a group or channel invite, a message link."""
+
+    class Kind(models.TextChoices):
+        URL = "url", _("Web address")
+        GROUP = "group", _("Group or channel")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="locations")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    platform = models.CharField(max_length=20, blank=True)
+    value_sealed = models.TextField()
+    value = Sealed("value_sealed")
+    index = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"location {self.uuid}"
+
+
+class Identifier(models.Model):
+    """Someone involved: an account, a phone number, a payment identifier, a name.
+
+    Suspects may be children and are presumed innocent: the value is encrypted and
+    the blind index lets cases be linked without anybody reading it.
+    """
+
+    class Kind(models.TextChoices):
+        HANDLE = "handle", _("Account or username")
+        PHONE = "phone", _("Phone number")
+        NAME = "name", _("Name")
+        PAYMENT = "payment", _("Payment details (Bizum, IBAN, crypto address)")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="identifiers")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    platform = models.CharField(max_length=20, blank=True)
+    is_demanding_party = models.BooleanField(default=False)
+    value_sealed = models.TextField()
+    value = Sealed("value_sealed")
+    index = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"identifier {self.uuid}"
+
+
+class Fingerprint(models.Model):
+    """Hashes of an image or video computed on the family's device; no image exists here."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="fingerprints")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    md5 = models.CharField(max_length=32)
+    pdq = models.CharField(max_length=64, blank=True)
+    pdq_quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    pdq_version = models.CharField(max_length=80, blank=True)
+    media = models.CharField(max_length=10, default="image")  # image | video | other
+    size = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"fingerprint {self.uuid}"
+
+
+class Consent(models.Model):
+    """One consent decision; the newest row per (case, kind) is in force. Never edited."""
+
+    class Kind(models.TextChoices):
+        TAKEDOWN = "takedown", _("Send removal requests on our behalf")
+        HASH_SHARING = "hash_sharing", _("Share the fingerprints with platforms")
+        POLICE = "police", _("Refer the case to the police")
+        CONTACT = "contact", _("Contact us as we chose")
+        YOUNG_PERSON_ASSENT = "assent", _("The young person agrees")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="consents")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    given = models.BooleanField()
+    given_by = models.CharField(max_length=20, choices=FilerRole.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"consent {self.kind}={self.given}"
+
+
+class Message(models.Model):
+    """The thread between a family and its support group."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    from_family = models.BooleanField()
+    author = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL)
+    body_sealed = models.TextField()
+    body = Sealed("body_sealed")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"message {self.uuid}"
+
+
+class ReportDraft(models.Model):
+    """A report in progress, so a family can stop and resume. Answers are encrypted."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    answers_sealed = models.TextField(blank=True)
+    answers = Sealed("answers_sealed", as_json=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"draft {self.uuid}"
+
+
+class CaseLink(models.Model):
+    """Two cases of one organisation that share an image or a named account.
+
+    An account link exists only because two families named it independently: a
+    single mention links nothing and so reveals nothing.
+    """
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", _("Probably the same image")
+        ACCOUNT = "account", _("Same account named")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    case_a = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    case_b = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The smallest Hamming distance seen (0 = identical SHA-256), for images.
+    distance = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case_a", "case_b", "kind"], name="one_link_per_kind"),
+            models.CheckConstraint(
+                condition=models.Q(case_a__lt=models.F("case_b")), name="ordered_link"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} link {self.case_a_id}-{self.case_b_id}"

@@ -15,10 +15,25 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from vault import audit, keys
+from vault import audit, crypto, keys, normalize
+from vault.fields import blind_index
 
-from . import outbox
-from .models import Invitation, Membership, Organisation, Role
+from . import outbox, ratelimit
+from .models import (
+    AgeBand,
+    Case,
+    Consent,
+    Fingerprint,
+    Identifier,
+    Incident,
+    Invitation,
+    Location,
+    Membership,
+    Message,
+    Organisation,
+    Priority,
+    Role,
+)
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -222,3 +237,236 @@ def deactivate_member(*, acting: Membership, target: Membership, origin: str = "
         object_id=target.uuid,
         organisation_id=acting.organisation.uuid,
     )
+
+
+# --- Family reports -------------------------------------------------------------------
+
+
+def _access_pepper() -> tuple[int, bytes]:
+    version = keys.keyring().current_version
+    return version, keys.purpose_key("access-code-pepper", version)
+
+
+def hash_family_code(code: str) -> str:
+    version, pepper = _access_pepper()
+    return f"v{version}${crypto.hash_access_code(code, pepper)}"
+
+
+def _verify_family_code(stored: str, code: str) -> bool:
+    version_part, _, hashed = stored.partition("$")
+    try:
+        pepper = keys.purpose_key("access-code-pepper", int(version_part.removeprefix("v")))
+    except (ValueError, crypto.CryptoError):
+        return False
+    return crypto.verify_access_code(hashed, code, pepper)
+
+
+def _new_reference() -> str:
+    for _ in range(10):
+        reference = crypto.generate_case_reference()
+        if not Case.objects.filter(reference=reference).exists():
+            return reference
+    raise RuntimeError("could not find a free case reference")
+
+
+URGENT_CATEGORIES = {"sextortion"}
+
+
+def _priority(categories: list[str], age_band: str) -> int:
+    if URGENT_CATEGORIES & set(categories):
+        return Priority.URGENT
+    if age_band in {AgeBand.UNDER_12, AgeBand.AGE_12_13}:
+        return Priority.HIGH
+    return Priority.NORMAL
+
+
+def _add_location(case: Case, *, kind: str, value: str) -> Location:
+    location = Location(case=case, kind=kind, platform=normalize.detect_platform(value) or "")
+    location.value = value
+    location.index = blind_index(value, domain="url")
+    location.save()
+    return location
+
+
+def _add_identifier(
+    case: Case, *, kind: str, value: str, platform: str = "", demanding: bool = False
+) -> Identifier:
+    identifier = Identifier(case=case, kind=kind, platform=platform, is_demanding_party=demanding)
+    identifier.value = value
+    domain = f"{kind}:{platform}" if kind == Identifier.Kind.HANDLE else kind
+    identifier.index = blind_index(value.casefold(), domain=domain)
+    identifier.save()
+    return identifier
+
+
+def _record_consents(case: Case, consents: dict, given_by: str) -> None:
+    for kind, given in consents.items():
+        if given is not None:
+            Consent.objects.create(case=case, kind=kind, given=bool(given), given_by=given_by)
+
+
+@transaction.atomic
+def submit_report(
+    *, organisation: Organisation, incident: Incident | None, answers: dict, origin: str = ""
+) -> tuple[Case, str]:
+    """Create a case from a family's checked answers; returns (case, access code).
+
+    The access code is returned once and stored only as a peppered Argon2id hash.
+    `answers` comes from reporting's forms, already validated and normalised.
+    """
+    who, what = answers["who"], answers["what"]
+    code = crypto.generate_access_code()
+    categories = list(what.get("categories", []))
+    case = Case(
+        organisation=organisation,
+        incident=incident,
+        reference=_new_reference(),
+        access_code_hash=hash_family_code(code),
+        filer_role=who["filer_role"],
+        age_band=who["age_band"],
+        contact_preference=who["contact_preference"],
+        categories=categories,
+        is_sextortion="sextortion" in categories,
+        priority=_priority(categories, who["age_band"]),
+    )
+    case.contact = who.get("contact", "")
+    case.narrative = what.get("narrative", "")
+    case.save()
+
+    where = answers.get("where", {})
+    for url in where.get("urls", []):
+        _add_location(case, kind=Location.Kind.URL, value=url)
+    for group in where.get("groups", []):
+        _add_location(case, kind=Location.Kind.GROUP, value=group)
+    urgent = answers.get("urgent", {})
+    for payment in urgent.get("payments", []):
+        _add_identifier(case, kind=Identifier.Kind.PAYMENT, value=payment, demanding=True)
+    if urgent.get("demanding_handle"):
+        _add_identifier(
+            case,
+            kind=Identifier.Kind.HANDLE,
+            value=urgent["demanding_handle"],
+            platform=urgent.get("demanding_platform", ""),
+            demanding=True,
+        )
+    involved = answers.get("involved", {})
+    for handle in involved.get("handles", []):
+        _add_identifier(
+            case, kind=Identifier.Kind.HANDLE, value=handle["value"], platform=handle["platform"]
+        )
+    for phone in involved.get("phones", []):
+        _add_identifier(case, kind=Identifier.Kind.PHONE, value=phone)
+    for name in involved.get("names", []):
+        _add_identifier(case, kind=Identifier.Kind.NAME, value=name)
+    for fp in answers.get("evidence", {}).get("fingerprints", []):
+        Fingerprint.objects.create(case=case, **fp)
+    _record_consents(case, answers.get("consent", {}), who["filer_role"])
+
+    actor = audit.Actor.family(case.uuid, origin=origin)
+    audit.record(
+        "case.submitted",
+        actor=actor,
+        object_type="case",
+        object_id=case.uuid,
+        organisation_id=organisation.uuid,
+        data={"incident": str(incident.uuid) if incident else "", "priority": case.priority},
+    )
+    outbox.enqueue("support.match_case", case=case.uuid)
+    return case, code
+
+
+# Throttles for access-code attempts (per case reference, per client address).
+FAMILY_ATTEMPTS_PER_CASE = 10
+FAMILY_ATTEMPTS_PER_ADDRESS = 30
+FAMILY_ATTEMPT_WINDOW = 15 * 60
+
+
+def check_family_access(*, reference: str, code: str, client_ip: str) -> Case | None:
+    """The case for a reference and access code, or None — the same way every time.
+
+    Threat: guessing codes; learning which references exist from error text or
+    timing. Choice: per-reference and per-address counters in Redis (hold under a
+    parallel burst); an unknown reference spends one dummy Argon2 verification;
+    callers show one message for every failure.
+    """
+    reference = reference.strip().upper()
+    allowed = ratelimit.hit(
+        f"family:addr:{client_ip}", limit=FAMILY_ATTEMPTS_PER_ADDRESS, window=FAMILY_ATTEMPT_WINDOW
+    ) & ratelimit.hit(
+        f"family:case:{reference[:20]}",
+        limit=FAMILY_ATTEMPTS_PER_CASE,
+        window=FAMILY_ATTEMPT_WINDOW,
+    )
+    case = Case.objects.filter(reference=reference).first()
+    if case is None or not allowed:
+        crypto.burn_verify_time(_access_pepper()[1])
+        return None
+    return case if _verify_family_code(case.access_code_hash, code) else None
+
+
+def _family_actor(case: Case, origin: str) -> audit.Actor:
+    return audit.Actor.family(case.uuid, origin=origin)
+
+
+def _family_event(case: Case, event: str, origin: str, data: dict | None = None) -> None:
+    audit.record(
+        event,
+        actor=_family_actor(case, origin),
+        object_type="case",
+        object_id=case.uuid,
+        organisation_id=case.organisation.uuid,
+        data=data or {},
+    )
+
+
+@transaction.atomic
+def record_family_visit(*, case: Case, origin: str = "") -> None:
+    _family_event(case, "case.family_signed_in", origin)
+
+
+@transaction.atomic
+def add_family_message(*, case: Case, body: str, origin: str = "") -> Message:
+    message = Message(case=case, from_family=True)
+    message.body = body
+    message.save()
+    _family_event(case, "message.from_family", origin, {"message": str(message.uuid)})
+    return message
+
+
+@transaction.atomic
+def add_family_links(*, case: Case, urls: list[str], origin: str = "") -> int:
+    known = set(case.locations.values_list("index", flat=True))
+    added = 0
+    for url in urls:
+        if blind_index(url, domain="url") not in known:
+            _add_location(case, kind=Location.Kind.URL, value=url)
+            added += 1
+    _family_event(case, "case.links_added", origin, {"count": added})
+    return added
+
+
+def current_consents(case: Case) -> dict[str, Consent]:
+    """The decision in force for each kind: the newest row."""
+    current = {}
+    for consent in case.consents.order_by("created_at", "id"):
+        current[consent.kind] = consent
+    return current
+
+
+@transaction.atomic
+def withdraw_consent(*, case: Case, kind: str, origin: str = "") -> bool:
+    consent = current_consents(case).get(kind)
+    if consent is None or not consent.given:
+        return False
+    Consent.objects.create(case=case, kind=kind, given=False, given_by=consent.given_by)
+    _family_event(case, "consent.withdrawn", origin, {"kind": kind})
+    return True
+
+
+@transaction.atomic
+def request_erasure(*, case: Case, origin: str = "") -> None:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.erasure_requested_at is None:
+        case.erasure_requested_at = timezone.now()
+        case.save(update_fields=["erasure_requested_at", "updated_at"])
+        _family_event(case, "case.erasure_requested", origin)

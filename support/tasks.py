@@ -7,6 +7,7 @@ from amparo.views import HEARTBEAT_KEY
 
 from . import outbox
 from .emails import send_invitation_email  # noqa: F401 - registers the task
+from .matching import match_case  # noqa: F401 - registers the task
 
 
 @shared_task(name="support.tasks.sweep_outbox")

@@ -60,7 +60,7 @@ def org_home(request, org):
 @login_required
 def members(request, org):
     acting = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
-    form = InviteForm(request.POST or None)
+    form = InviteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.invite_member(
@@ -149,7 +149,9 @@ def invitation_accept(request, token):
     if invitation is None:
         return render(request, "support/invitation_invalid.html", status=404)
     user = request.user if request.user.is_authenticated else None
-    form = AcceptInvitationForm(request.POST or None, email=invitation.email)
+    form = AcceptInvitationForm(
+        request.POST if request.method == "POST" else None, email=invitation.email
+    )
     if request.method == "POST" and (user is not None or form.is_valid()):
         try:
             membership = services.accept_invitation(

@@ -11,6 +11,16 @@ from tests.factories import make_member
 from vault.audit import Actor
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test starts with an empty shared cache (rate limits, TOTP replay memory)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    # Password hashing strength is not under test; the default Argon2 costs ~0.1 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def org_x(db):
     return services.create_organisation(name="Grupo X", actor=Actor.system("tests"))
