@@ -276,11 +276,17 @@ def report_check(request):
             Organisation, uuid=answers["_organisation"], is_active=True
         )
         within = ratelimit.hit(
-            f"submit:addr:{client_ip(request)}", limit=SUBMISSIONS_PER_ADDRESS, window=3600
+            f"submit:addr:{client_ip(request)}",
+            limit=SUBMISSIONS_PER_ADDRESS,
+            window=3600,
+            fail_open=True,
         ) and (
             incident is None
             or ratelimit.hit(
-                f"submit:incident:{incident.uuid}", limit=SUBMISSIONS_PER_INCIDENT, window=3600
+                f"submit:incident:{incident.uuid}",
+                limit=SUBMISSIONS_PER_INCIDENT,
+                window=3600,
+                fail_open=True,
             )
         )
         if not within:

@@ -290,3 +290,25 @@ def test_matching_links_two_families_with_the_same_image_and_account(org_x):
     assert kinds == {"image", "account"}
     assert CaseLink.objects.get(kind="image").distance == 0
     assert {CaseLink.objects.first().case_a_id, CaseLink.objects.first().case_b_id} == {a.id, b.id}
+
+
+def test_a_report_sent_while_redis_is_down_is_saved_and_processed_later(
+    org_x, local_services, django_capture_on_commit_callbacks
+):
+    from support import outbox
+    from support.models import OutboxMessage
+
+    client = walk(Client())
+    local_services.redis.stop()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("reporting:check"), {"website": ""})
+        assert response.url == reverse("reporting:receipt")
+        case = Case.objects.get()
+        row = OutboxMessage.objects.get(task="support.match_case")
+        assert row.kwargs == {"case": str(case.uuid)} and row.dispatched_at is None
+    finally:
+        local_services.redis.start()
+    assert outbox.sweep() == 1
+    row.refresh_from_db()
+    assert row.dispatched_at is not None
