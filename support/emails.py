@@ -29,3 +29,40 @@ def send_invitation_email(*, invitation: str) -> None:
         subject = render_to_string("emails/invitation_subject.txt", context).strip()
         body = render_to_string("emails/invitation.txt", context)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [inv.email])
+
+
+@outbox_task("support.notify_family")
+def notify_family(*, case: str) -> None:
+    """Tell a family there is news. Never the content: a shared mailbox must learn nothing."""
+    from .models import Case, ContactPreference
+
+    found = Case.objects.filter(uuid=case, destroyed_at=None).first()
+    if found is None or found.contact_preference != ContactPreference.EMAIL or not found.contact:
+        return
+    with translation.override(settings.LANGUAGE_CODE):
+        context = {"link": settings.SITE_URL + reverse("reporting:family-signin")}
+        subject = render_to_string("emails/family_news_subject.txt", context).strip()
+        body = render_to_string("emails/family_news.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [found.contact])
+
+
+@outbox_task("support.warn_retention")
+def warn_retention(*, case: str) -> None:
+    """Tell the organisation's coordinators that a closed case will be destroyed in 30 days."""
+    from .models import Case, Membership, Role
+
+    found = Case.objects.filter(uuid=case, destroyed_at=None).select_related("organisation").first()
+    if found is None:
+        return
+    recipients = list(
+        Membership.objects.filter(
+            organisation=found.organisation, role=Role.COORDINATOR, is_active=True
+        ).values_list("user__email", flat=True)
+    )
+    if not recipients:
+        return
+    with translation.override(settings.LANGUAGE_CODE):
+        context = {"reference": found.reference, "organisation": found.organisation.name}
+        subject = render_to_string("emails/retention_subject.txt", context).strip()
+        body = render_to_string("emails/retention.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)

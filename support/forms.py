@@ -2,7 +2,9 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from .models import Role
+from vault.normalize import PLATFORMS
+
+from .models import AgeBand, CaseStatus, Priority, Referral, Role
 
 
 class InviteForm(forms.Form):
@@ -37,3 +39,126 @@ class AcceptInvitationForm(forms.Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return data
+
+
+# --- Case work ---------------------------------------------------------------------------
+
+
+class QueueFilterForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search"),
+        help_text=_("A case reference, a link, a phone number or an account name (exact)."),
+        required=False,
+        max_length=300,
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), choices=[("", _("Any")), *CaseStatus.choices], required=False
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"),
+        choices=[("", _("Any")), *Priority.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    assignee = forms.ChoiceField(label=_("Assigned to"), required=False)
+    incident = forms.ChoiceField(label=_("Incident"), required=False)
+    platform = forms.ChoiceField(label=_("Platform"), required=False)
+    age_band = forms.ChoiceField(
+        label=_("Age"), choices=[("", _("Any")), *AgeBand.choices], required=False
+    )
+    since = forms.DateField(
+        label=_("Received from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("Received until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    order = forms.ChoiceField(
+        label=_("Sort by"),
+        choices=[("priority", _("Most urgent first")), ("newest", _("Newest first")),
+                 ("oldest", _("Oldest first"))],
+        required=False,
+    )  # fmt: skip
+
+    def __init__(self, *args, members=(), incidents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [
+            ("", _("Anyone")),
+            ("me", _("Me")),
+            ("none", _("Nobody yet")),
+            *[(str(m.uuid), m.user.email) for m in members],
+        ]
+        self.fields["incident"].choices = [
+            ("", _("Any")),
+            *[(str(i.uuid), i.title) for i in incidents],
+        ]
+        self.fields["platform"].choices = [("", _("Any")), *[(p, p.title()) for p in PLATFORMS]]
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(label=_("New status"), choices=CaseStatus.choices)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ChoiceField(label=_("Assign to"), required=False)
+
+    def __init__(self, *args, members=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].choices = [
+            ("", _("Nobody")),
+            *[(str(m.uuid), m.user.email) for m in members],
+        ]
+
+
+class PriorityForm(forms.Form):
+    priority = forms.TypedChoiceField(label=_("Priority"), choices=Priority.choices, coerce=int)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(
+        label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), max_length=10000
+    )
+    shared = forms.BooleanField(
+        label=_("Show this note to the family on their status page"), required=False
+    )
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label=_("Message to the family"), widget=forms.Textarea(attrs={"rows": 4}), max_length=5000
+    )
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(label=_("Task"), max_length=300)
+    due = forms.DateField(
+        label=_("Due"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class ReferralForm(forms.Form):
+    to = forms.ChoiceField(label=_("Referred to"), choices=Referral.To.choices)
+    on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    reference = forms.CharField(label=_("Their reference number"), required=False, max_length=200)
+    outcome = forms.CharField(
+        label=_("Outcome"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class IncidentForm(forms.Form):
+    title = forms.CharField(
+        label=_("Name of the incident"),
+        help_text=_("For example: “School X — September”. Families see nothing of it."),
+        max_length=200,
+    )
+
+
+class RetentionForm(forms.Form):
+    retention_days = forms.IntegerField(
+        label=_("Days a closed case is kept before it is destroyed"),
+        min_value=30,
+        max_value=3650,
+    )

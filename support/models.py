@@ -14,6 +14,8 @@ class Organisation(models.Model):
     name = models.CharField(_("name"), max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(default=True)
+    # Days a closed case is kept before its keys are destroyed (see support.retention).
+    retention_days = models.PositiveIntegerField(_("retention after closure (days)"), default=365)
 
     class Meta:
         ordering = ["name"]
@@ -201,6 +203,10 @@ class Case(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     legal_hold = models.BooleanField(default=False)
     erasure_requested_at = models.DateTimeField(null=True, blank=True)
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    retention_warned_at = models.DateTimeField(null=True, blank=True)
+    # Set when the case's keys were destroyed: the row stays as a tombstone.
+    destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -363,3 +369,71 @@ class CaseLink(models.Model):
 
     def __str__(self):
         return f"{self.kind} link {self.case_a_id}-{self.case_b_id}"
+
+
+class Note(models.Model):
+    """A staff note: internal, or shared so the family sees it on its status page."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    body_sealed = models.TextField()
+    body = Sealed("body_sealed")
+    shared_with_family = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"note {self.uuid}"
+
+
+class Task(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tasks")
+    title_sealed = models.TextField()
+    title = Sealed("title_sealed")
+    due = models.DateField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["done_at", "due", "id"]
+        indexes = [
+            models.Index(fields=["due"], name="open_tasks", condition=models.Q(done_at=None))
+        ]
+
+    def __str__(self):
+        return f"task {self.uuid}"
+
+
+class Referral(models.Model):
+    """A referral or mandatory communication to another service (LEGAL.md)."""
+
+    class To(models.TextChoices):
+        INCIBE = "incibe_017", _("INCIBE 017")
+        AEPD = "aepd", _("AEPD Canal Prioritario")
+        POLICIA = "policia_nacional", _("Policía Nacional")
+        GUARDIA_CIVIL = "guardia_civil", _("Guardia Civil")
+        PROSECUTOR = "fiscalia_menores", _("Juvenile prosecutor (Fiscalía de Menores)")
+        SCHOOL = "school", _("School welfare coordinator (LOPIVI)")
+        SOCIAL = "social_services", _("Social services / child protection")
+        OTHER = "other", _("Other")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
+    to = models.CharField(max_length=30, choices=To.choices)
+    on = models.DateField()
+    by = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
+    reference_sealed = models.TextField(blank=True)
+    reference = Sealed("reference_sealed")
+    outcome_sealed = models.TextField(blank=True)
+    outcome = Sealed("outcome_sealed")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["on", "id"]
+
+    def __str__(self):
+        return f"referral {self.uuid}"

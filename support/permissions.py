@@ -8,6 +8,7 @@ existence is not confirmed; a member whose role may not do something gets a
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 
 from .models import Invitation, Membership, Role
@@ -58,3 +59,51 @@ def get_invitation_for_admin(user, organisation_uuid, invitation_uuid):
     if invitation is None:
         raise Http404
     return acting, invitation
+
+
+# --- Cases -------------------------------------------------------------------------------
+# Who sees which case (police liaisons get their own view with the export issue):
+CASE_ROLES = frozenset({Role.COORDINATOR, Role.CASEWORKER})
+COORDINATION = frozenset({Role.COORDINATOR})
+
+
+def visible_cases(membership: Membership):
+    """The cases a member may list: coordinators all, caseworkers theirs and the new ones."""
+    from .models import Case, CaseStatus
+
+    cases = Case.objects.filter(organisation=membership.organisation, destroyed_at=None)
+    if membership.role == Role.CASEWORKER:
+        cases = cases.filter(Q(assignee=membership) | Q(assignee=None, status=CaseStatus.NEW))
+    return cases
+
+
+def get_case_for_user(user, organisation_uuid, case_uuid, *, roles=CASE_ROLES):
+    """(membership, case): another organisation's case is 404; a case outside the
+    member's view (a caseworker's colleague's case) or a role without case access is 403."""
+    from .models import Case
+
+    membership = get_membership_for_user(user, organisation_uuid, roles=STAFF_ROLES)
+    case = (
+        Case.objects.select_related("incident", "assignee__user")
+        .filter(organisation=membership.organisation, uuid=case_uuid, destroyed_at=None)
+        .first()
+    )
+    if case is None:
+        raise Http404
+    if membership.role not in roles or not visible_cases(membership).filter(pk=case.pk).exists():
+        raise PermissionDenied
+    return membership, case
+
+
+def get_incident_for_user(user, organisation_uuid, incident_uuid, *, roles=CASE_ROLES):
+    from .models import Incident
+
+    membership = get_membership_for_user(user, organisation_uuid, roles=STAFF_ROLES)
+    incident = Incident.objects.filter(
+        organisation=membership.organisation, uuid=incident_uuid
+    ).first()
+    if incident is None:
+        raise Http404
+    if membership.role not in roles:
+        raise PermissionDenied
+    return membership, incident

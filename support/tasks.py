@@ -6,7 +6,8 @@ from django.core.cache import cache
 from amparo.views import HEARTBEAT_KEY
 
 from . import outbox
-from .emails import send_invitation_email  # noqa: F401 - registers the task
+from .casework import run_retention
+from .emails import notify_family, send_invitation_email, warn_retention  # noqa: F401
 from .matching import match_case  # noqa: F401 - registers the task
 
 
@@ -19,3 +20,8 @@ def sweep_outbox() -> int:
 def heartbeat() -> None:
     """Proves to /healthz that a worker is consuming the queue."""
     cache.set(HEARTBEAT_KEY, time.time(), timeout=600)
+
+
+@shared_task(name="support.tasks.retention")
+def retention() -> dict:
+    return run_retention()

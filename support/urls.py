@@ -4,20 +4,27 @@ from . import views
 
 app_name = "support"
 
+ORG = "staff/o/<uuid:org>/"
+
 urlpatterns = [
     path("staff/", views.home, name="home"),
-    path("staff/o/<uuid:org>/", views.org_home, name="org-home"),
-    path("staff/o/<uuid:org>/members/", views.members, name="members"),
-    path("staff/o/<uuid:org>/members/<uuid:member>/role/", views.member_role, name="member-role"),
+    path(ORG, views.org_home, name="org-home"),
+    path(ORG + "members/", views.members, name="members"),
+    path(ORG + "members/<uuid:member>/role/", views.member_role, name="member-role"),
     path(
-        "staff/o/<uuid:org>/members/<uuid:member>/deactivate/",
-        views.member_deactivate,
-        name="member-deactivate",
+        ORG + "members/<uuid:member>/deactivate/", views.member_deactivate, name="member-deactivate"
     ),
     path(
-        "staff/o/<uuid:org>/invitations/<uuid:invitation>/revoke/",
+        ORG + "invitations/<uuid:invitation>/revoke/",
         views.invitation_revoke,
         name="invitation-revoke",
     ),
+    path(ORG + "cases/<uuid:case>/", views.case_detail, name="case-detail"),
+    path(ORG + "cases/<uuid:case>/<slug:action>/", views.case_action, name="case-action"),
+    path(ORG + "incidents/", views.incidents, name="incidents"),
+    path(ORG + "incidents/<uuid:incident>/", views.incident_detail, name="incident-detail"),
+    path(ORG + "incidents/<uuid:incident>/qr.<str:fmt>", views.incident_qr, name="incident-qr"),
+    path(ORG + "dashboard/", views.dashboard, name="dashboard"),
+    path(ORG + "retention/", views.retention_settings, name="retention"),
     path("invitation/<str:token>/", views.invitation_accept, name="invitation-accept"),
 ]

@@ -1,19 +1,49 @@
+import io
+
+import qrcode
+import qrcode.image.svg
 from allauth.account.decorators import reauthentication_required
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from . import services
-from .forms import AcceptInvitationForm, InviteForm, RoleForm
+from . import casework, selectors, services
+from .casework import TRANSITIONS
+from .forms import (
+    AcceptInvitationForm,
+    AssignForm,
+    IncidentForm,
+    InviteForm,
+    NoteForm,
+    PriorityForm,
+    QueueFilterForm,
+    ReferralForm,
+    ReplyForm,
+    RetentionForm,
+    RoleForm,
+    StatusForm,
+    TaskForm,
+)
 from .http import origin
-from .models import Invitation, Membership
+from .models import Case, Incident, Invitation, Membership, Role
 from .permissions import (
+    CASE_ROLES,
+    COORDINATION,
     MANAGE_MEMBERS,
+    get_case_for_user,
+    get_incident_for_user,
     get_invitation_for_admin,
     get_member_for_admin,
     get_membership_for_user,
@@ -28,6 +58,12 @@ SERVICE_MESSAGES = {
     ),
     "wrong-account": gettext_lazy("This invitation was sent to another email address."),
     "bad-role": gettext_lazy("Choose a role from the list."),
+    "bad-transition": gettext_lazy("A case cannot move to that status from its current one."),
+    "bad-assignee": gettext_lazy("That person cannot be assigned cases."),
+    "not-allowed": gettext_lazy("Your role does not allow this."),
+    "bad-retention": gettext_lazy("Choose between 30 and 3650 days."),
+    "legal-hold": gettext_lazy("The case is on legal hold: lift the hold first."),
+    "no-request": gettext_lazy("The family has not asked for erasure."),
 }
 
 
@@ -45,16 +81,6 @@ def home(request):
     if len(memberships) == 1:
         return redirect("support:org-home", org=memberships[0].organisation.uuid)
     return render(request, "support/home.html", {"memberships": memberships})
-
-
-@login_required
-def org_home(request, org):
-    membership = get_membership_for_user(request.user, org)
-    return render(
-        request,
-        "support/org_home.html",
-        {"membership": membership, "organisation": membership.organisation},
-    )
 
 
 @login_required
@@ -171,4 +197,281 @@ def invitation_accept(request, token):
         request,
         "support/invitation_accept.html",
         {"invitation": invitation, "form": form, "signed_in": user is not None},
+    )
+
+
+# --- Case work ---------------------------------------------------------------------------
+
+
+def _members_with_case_access(organisation):
+    return (
+        Membership.objects.filter(
+            organisation=organisation,
+            is_active=True,
+            role__in=[Role.COORDINATOR, Role.CASEWORKER],
+        )
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+@login_required
+def org_home(request, org):
+    membership = get_membership_for_user(request.user, org)
+    context = {"membership": membership, "organisation": membership.organisation}
+    if membership.role not in CASE_ROLES:
+        return render(request, "support/org_home.html", context)
+    incidents = list(Incident.objects.filter(organisation=membership.organisation, is_open=True))
+    form = QueueFilterForm(
+        request.GET or None,
+        members=_members_with_case_access(membership.organisation),
+        incidents=incidents,
+    )
+    data = form.cleaned_data if form.is_valid() else {}
+    page = Paginator(selectors.queue(membership, data), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context.update(
+        form=form,
+        page=page,
+        query=query.urlencode(),
+        filtered=bool(request.GET) and form.is_valid(),
+        sections=selectors.home_sections(membership),
+    )
+    return render(request, "support/queue.html", context)
+
+
+@login_required
+def case_detail(request, org, case):
+    membership, case = get_case_for_user(request.user, org, case)
+    members = _members_with_case_access(membership.organisation)
+    is_coordinator = membership.role == Role.COORDINATOR
+    context = {
+        "membership": membership,
+        "organisation": membership.organisation,
+        "case": case,
+        "is_coordinator": is_coordinator,
+        "timeline": selectors.case_timeline(case),
+        "links": selectors.case_links(case, membership),
+        "locations": case.locations.all(),
+        "identifiers": case.identifiers.all(),
+        "fingerprints": case.fingerprints.all(),
+        "consents": services.current_consents(case),
+        "consent_history": case.consents.all(),
+        "messages_": case.messages.select_related("author__user"),
+        "notes": case.notes.select_related("author__user"),
+        "tasks": case.tasks.all(),
+        "referrals": case.referrals.select_related("by__user"),
+        "status_form": StatusForm(initial={"status": case.status}),
+        "allowed_statuses": TRANSITIONS.get(case.status, set()),
+        "assign_form": AssignForm(
+            members=members, initial={"assignee": case.assignee.uuid if case.assignee else ""}
+        ),
+        "priority_form": PriorityForm(initial={"priority": case.priority}),
+        "note_form": NoteForm(),
+        "reply_form": ReplyForm(),
+        "task_form": TaskForm(),
+        "referral_form": ReferralForm(initial={"on": timezone.localdate()}),
+        "incidents": Incident.objects.filter(organisation=membership.organisation, is_open=True),
+    }
+    casework.mark_messages_read(acting=membership, case=case)
+    return render(request, "support/case.html", context)
+
+
+def _act(request, membership, case, action):
+    """Run one case action from its form; returns an error message or None."""
+    origin_ = origin(request)
+    post = request.POST
+    members = _members_with_case_access(membership.organisation)
+    coordinator_only = {"assign", "incident", "hold", "erasure"}
+    if action in coordinator_only and membership.role != Role.COORDINATOR:
+        raise PermissionDenied
+    if action == "status":
+        form = StatusForm(post)
+        if form.is_valid():
+            casework.change_status(
+                acting=membership, case=case, status=form.cleaned_data["status"], origin=origin_
+            )
+            return None, form
+    elif action == "assign":
+        form = AssignForm(post, members=members)
+        if form.is_valid():
+            chosen = form.cleaned_data["assignee"]
+            assignee = members.filter(uuid=chosen).first() if chosen else None
+            casework.assign_case(acting=membership, case=case, assignee=assignee, origin=origin_)
+            return None, form
+    elif action == "take":
+        casework.assign_case(acting=membership, case=case, assignee=membership, origin=origin_)
+        return None, None
+    elif action == "priority":
+        form = PriorityForm(post)
+        if form.is_valid():
+            casework.set_priority(
+                acting=membership, case=case, priority=form.cleaned_data["priority"], origin=origin_
+            )
+            return None, form
+    elif action == "note":
+        form = NoteForm(post)
+        if form.is_valid():
+            casework.add_note(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            return None, form
+    elif action == "reply":
+        form = ReplyForm(post)
+        if form.is_valid():
+            casework.reply_to_family(
+                acting=membership, case=case, body=form.cleaned_data["body"], origin=origin_
+            )
+            return None, form
+    elif action == "task":
+        form = TaskForm(post)
+        if form.is_valid():
+            casework.add_task(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            return None, form
+    elif action == "task-done":
+        task = case.tasks.filter(uuid=post.get("task")).first()
+        if task is None:
+            raise Http404
+        casework.complete_task(acting=membership, task=task, origin=origin_)
+        return None, None
+    elif action == "referral":
+        form = ReferralForm(post)
+        if form.is_valid():
+            casework.log_referral(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            return None, form
+    elif action == "incident":
+        chosen = post.get("incident")
+        incident = (
+            Incident.objects.filter(organisation=membership.organisation, uuid=chosen).first()
+            if chosen
+            else None
+        )
+        if chosen and incident is None:
+            raise Http404
+        casework.set_case_incident(acting=membership, case=case, incident=incident, origin=origin_)
+        return None, None
+    elif action == "hold":
+        casework.set_legal_hold(
+            acting=membership, case=case, hold=post.get("hold") == "on", origin=origin_
+        )
+        return None, None
+    elif action == "erasure":
+        casework.decide_erasure(
+            acting=membership, case=case, approve=post.get("approve") == "yes", origin=origin_
+        )
+        return None, None
+    else:
+        raise Http404
+    return form, form
+
+
+@require_POST
+@login_required
+def case_action(request, org, case, action):
+    membership, case = get_case_for_user(request.user, org, case)
+    try:
+        failed, _form = _act(request, membership, case, action)
+    except services.ServiceError as exc:
+        messages.error(request, service_message(exc.code))
+    else:
+        if failed is not None:
+            errors = "; ".join(str(e) for errs in failed.errors.values() for e in errs)
+            messages.error(request, _("Nothing was changed: %(errors)s") % {"errors": errors})
+        else:
+            messages.success(request, _("Saved."))
+    if case.destroyed_at or Case.objects.filter(pk=case.pk, destroyed_at__isnull=False).exists():
+        return redirect("support:org-home", org=org)
+    return redirect("support:case-detail", org=org, case=case.uuid)
+
+
+@login_required
+def incidents(request, org):
+    membership = get_membership_for_user(request.user, org, roles=CASE_ROLES)
+    form = IncidentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if membership.role != Role.COORDINATOR:
+            raise PermissionDenied
+        if form.is_valid():
+            incident = casework.create_incident(
+                acting=membership, title=form.cleaned_data["title"], origin=origin(request)
+            )
+            messages.success(request, _("Incident created."))
+            return redirect("support:incident-detail", org=org, incident=incident.uuid)
+    rows = Incident.objects.filter(organisation=membership.organisation).annotate(
+        families=Count("cases")
+    )
+    return render(
+        request,
+        "support/incidents.html",
+        {"membership": membership, "organisation": membership.organisation, "incidents": rows,
+         "form": form},
+    )  # fmt: skip
+
+
+@login_required
+def incident_detail(request, org, incident):
+    membership, incident = get_incident_for_user(request.user, org, incident)
+    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    return render(
+        request,
+        "support/incident.html",
+        {
+            "membership": membership,
+            "organisation": membership.organisation,
+            "incident": incident,
+            "summary": selectors.incident_summary(incident, membership),
+            "intake_link": link,
+        },
+    )
+
+
+@login_required
+def incident_qr(request, org, incident, fmt):
+    if fmt not in {"png", "svg"}:
+        raise Http404
+    _membership, incident = get_incident_for_user(request.user, org, incident)
+    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    if fmt == "svg":
+        image = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage)
+        content_type = "image/svg+xml"
+    else:
+        image = qrcode.make(link, box_size=10, border=4)
+        content_type = "image/png"
+    buffer = io.BytesIO()
+    image.save(buffer)
+    response = HttpResponse(buffer.getvalue(), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="amparo-{incident.intake_code}.{fmt}"'
+    return response
+
+
+@login_required
+def dashboard(request, org):
+    membership = get_membership_for_user(request.user, org, roles=COORDINATION)
+    return render(
+        request,
+        "support/dashboard.html",
+        {
+            "membership": membership,
+            "organisation": membership.organisation,
+            "stats": selectors.dashboard(membership),
+        },
+    )
+
+
+@login_required
+def retention_settings(request, org):
+    membership = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
+    form = RetentionForm(
+        request.POST if request.method == "POST" else None,
+        initial={"retention_days": membership.organisation.retention_days},
+    )
+    if request.method == "POST" and form.is_valid():
+        casework.set_retention(
+            acting=membership, days=form.cleaned_data["retention_days"], origin=origin(request)
+        )
+        messages.success(request, _("Retention period saved."))
+        return redirect("support:retention", org=org)
+    return render(
+        request,
+        "support/retention.html",
+        {"membership": membership, "organisation": membership.organisation, "form": form},
     )

@@ -6,163 +6,414 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('support', '0001_initial'),
+        ("support", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReportDraft',
+            name="ReportDraft",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('answers_sealed', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("answers_sealed", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Case',
+            name="Case",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('reference', models.CharField(max_length=16, unique=True)),
-                ('access_code_hash', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('new', 'New'), ('triaged', 'Triaged'), ('in_progress', 'In progress'), ('waiting', 'Waiting on platforms'), ('referred', 'Referred'), ('closed', 'Closed')], default='new', max_length=20)),
-                ('priority', models.IntegerField(choices=[(0, 'Urgent'), (1, 'High'), (2, 'Normal')], default=2)),
-                ('filer_role', models.CharField(choices=[('parent', 'A parent or guardian'), ('young_person', 'The young person'), ('trusted_adult', 'Another trusted adult')], max_length=20)),
-                ('age_band', models.CharField(choices=[('under_12', 'Under 12'), ('12_13', '12 or 13'), ('14_15', '14 or 15'), ('16_17', '16 or 17'), ('18_plus', '18 or older')], max_length=10)),
-                ('contact_preference', models.CharField(choices=[('none', 'Do not contact us; we will check the status page'), ('in_app', 'Only messages on the status page'), ('email', 'Email'), ('phone', 'Phone')], max_length=10)),
-                ('contact_sealed', models.TextField(blank=True)),
-                ('categories', models.JSONField(default=list)),
-                ('is_sextortion', models.BooleanField(default=False)),
-                ('narrative_sealed', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('legal_hold', models.BooleanField(default=False)),
-                ('erasure_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cases', to='support.membership')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='support.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("reference", models.CharField(max_length=16, unique=True)),
+                ("access_code_hash", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("new", "New"),
+                            ("triaged", "Triaged"),
+                            ("in_progress", "In progress"),
+                            ("waiting", "Waiting on platforms"),
+                            ("referred", "Referred"),
+                            ("closed", "Closed"),
+                        ],
+                        default="new",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.IntegerField(
+                        choices=[(0, "Urgent"), (1, "High"), (2, "Normal")], default=2
+                    ),
+                ),
+                (
+                    "filer_role",
+                    models.CharField(
+                        choices=[
+                            ("parent", "A parent or guardian"),
+                            ("young_person", "The young person"),
+                            ("trusted_adult", "Another trusted adult"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "age_band",
+                    models.CharField(
+                        choices=[
+                            ("under_12", "Under 12"),
+                            ("12_13", "12 or 13"),
+                            ("14_15", "14 or 15"),
+                            ("16_17", "16 or 17"),
+                            ("18_plus", "18 or older"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "contact_preference",
+                    models.CharField(
+                        choices=[
+                            ("none", "Do not contact us; we will check the status page"),
+                            ("in_app", "Only messages on the status page"),
+                            ("email", "Email"),
+                            ("phone", "Phone"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("contact_sealed", models.TextField(blank=True)),
+                ("categories", models.JSONField(default=list)),
+                ("is_sextortion", models.BooleanField(default=False)),
+                ("narrative_sealed", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("legal_hold", models.BooleanField(default=False)),
+                ("erasure_requested_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="cases",
+                        to="support.membership",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="support.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('takedown', 'Send removal requests on our behalf'), ('hash_sharing', 'Share the fingerprints with platforms'), ('police', 'Refer the case to the police'), ('contact', 'Contact us as we chose'), ('assent', 'The young person agrees')], max_length=20)),
-                ('given', models.BooleanField()),
-                ('given_by', models.CharField(choices=[('parent', 'A parent or guardian'), ('young_person', 'The young person'), ('trusted_adult', 'Another trusted adult')], max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consents', to='support.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("takedown", "Send removal requests on our behalf"),
+                            ("hash_sharing", "Share the fingerprints with platforms"),
+                            ("police", "Refer the case to the police"),
+                            ("contact", "Contact us as we chose"),
+                            ("assent", "The young person agrees"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("given", models.BooleanField()),
+                (
+                    "given_by",
+                    models.CharField(
+                        choices=[
+                            ("parent", "A parent or guardian"),
+                            ("young_person", "The young person"),
+                            ("trusted_adult", "Another trusted adult"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consents",
+                        to="support.case",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Fingerprint',
+            name="Fingerprint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('md5', models.CharField(max_length=32)),
-                ('pdq', models.CharField(blank=True, max_length=64)),
-                ('pdq_quality', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('pdq_version', models.CharField(blank=True, max_length=80)),
-                ('media', models.CharField(default='image', max_length=10)),
-                ('size', models.BigIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fingerprints', to='support.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("md5", models.CharField(max_length=32)),
+                ("pdq", models.CharField(blank=True, max_length=64)),
+                ("pdq_quality", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("pdq_version", models.CharField(blank=True, max_length=80)),
+                ("media", models.CharField(default="image", max_length=10)),
+                ("size", models.BigIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="fingerprints",
+                        to="support.case",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Identifier',
+            name="Identifier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('handle', 'Account or username'), ('phone', 'Phone number'), ('name', 'Name'), ('payment', 'Payment details (Bizum, IBAN, crypto address)')], max_length=10)),
-                ('platform', models.CharField(blank=True, max_length=20)),
-                ('is_demanding_party', models.BooleanField(default=False)),
-                ('value_sealed', models.TextField()),
-                ('index', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='identifiers', to='support.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("handle", "Account or username"),
+                            ("phone", "Phone number"),
+                            ("name", "Name"),
+                            ("payment", "Payment details (Bizum, IBAN, crypto address)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("platform", models.CharField(blank=True, max_length=20)),
+                ("is_demanding_party", models.BooleanField(default=False)),
+                ("value_sealed", models.TextField()),
+                ("index", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="identifiers",
+                        to="support.case",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Incident',
+            name="Incident",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('title_sealed', models.TextField()),
-                ('intake_code', models.CharField(max_length=12, unique=True)),
-                ('is_open', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='incidents', to='support.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("title_sealed", models.TextField()),
+                ("intake_code", models.CharField(max_length=12, unique=True)),
+                ("is_open", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="incidents",
+                        to="support.organisation",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='case',
-            name='incident',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='cases', to='support.incident'),
+            model_name="case",
+            name="incident",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="cases",
+                to="support.incident",
+            ),
         ),
         migrations.CreateModel(
-            name='Location',
+            name="Location",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('kind', models.CharField(choices=[('url', 'Web address'), ('group', 'Group or channel')], max_length=10)),
-                ('platform', models.CharField(blank=True, max_length=20)),
-                ('value_sealed', models.TextField()),
-                ('index', models.CharField(db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='locations', to='support.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("url", "Web address"), ("group", "Group or channel")],
+                        max_length=10,
+                    ),
+                ),
+                ("platform", models.CharField(blank=True, max_length=20)),
+                ("value_sealed", models.TextField()),
+                ("index", models.CharField(db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="locations",
+                        to="support.case",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
-                ('from_family', models.BooleanField()),
-                ('body_sealed', models.TextField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('author', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='support.membership')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='support.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uuid", models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
+                ("from_family", models.BooleanField()),
+                ("body_sealed", models.TextField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="support.membership",
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="support.case",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='CaseLink',
+            name="CaseLink",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('image', 'Probably the same image'), ('account', 'Same account named')], max_length=10)),
-                ('distance', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('case_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='support.case')),
-                ('case_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='support.case')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='support.organisation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("image", "Probably the same image"),
+                            ("account", "Same account named"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("distance", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "case_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="support.case",
+                    ),
+                ),
+                (
+                    "case_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="support.case",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="support.organisation",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('case_a', 'case_b', 'kind'), name='one_link_per_kind'), models.CheckConstraint(condition=models.Q(('case_a__lt', models.F('case_b'))), name='ordered_link')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("case_a", "case_b", "kind"), name="one_link_per_kind"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("case_a__lt", models.F("case_b"))), name="ordered_link"
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['organisation', 'status', 'priority', 'created_at'], name='support_cas_organis_6624ae_idx'),
+            model_name="case",
+            index=models.Index(
+                fields=["organisation", "status", "priority", "created_at"],
+                name="support_cas_organis_6624ae_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['organisation', 'assignee', 'status'], name='support_cas_organis_cf1331_idx'),
+            model_name="case",
+            index=models.Index(
+                fields=["organisation", "assignee", "status"], name="support_cas_organis_cf1331_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['incident', 'status'], name='support_cas_inciden_7a9eac_idx'),
+            model_name="case",
+            index=models.Index(
+                fields=["incident", "status"], name="support_cas_inciden_7a9eac_idx"
+            ),
         ),
     ]

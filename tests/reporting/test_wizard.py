@@ -4,7 +4,9 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
+from reporting.status import FAMILY_WORDS
 from support.matching import match_case_now
 from support.models import (
     Case,
@@ -234,7 +236,8 @@ def test_a_family_returns_with_the_receipt_and_sees_the_status(org_x):
     family, case = _signed_in(org_x)
     html = family.get(reverse("reporting:status")).content.decode()
     assert case.reference in html
-    assert "Hemos recibido tu informe." in html or "We received your report." in html
+    with translation.override("es"):
+        assert str(FAMILY_WORDS["case.submitted"]) in html
 
 
 def test_a_family_sends_a_message(org_x):

@@ -39,9 +39,29 @@ def fill(route, values):
 
 
 @pytest.fixture
-def route_values(org_x, org_admin, caseworker):
+def route_values(org_x, org_admin, caseworker, coordinator):
+    from support import casework
+    from support.services import submit_report
+
     invitation = invite_member(acting=org_admin, email="x@example.org", role=Role.CASEWORKER)
-    return {"org": org_x.uuid, "member": caseworker.uuid, "invitation": invitation.uuid}
+    case, _ = submit_report(
+        organisation=org_x,
+        incident=None,
+        answers={
+            "who": {"filer_role": "parent", "age_band": "12_13", "contact_preference": "none"},
+            "what": {"categories": ["fake_images"]},
+        },
+    )
+    incident = casework.create_incident(acting=coordinator, title="Incidente")
+    return {
+        "org": org_x.uuid,
+        "member": caseworker.uuid,
+        "invitation": invitation.uuid,
+        "case": case.uuid,
+        "action": "status",
+        "incident": incident.uuid,
+        "fmt": "png",
+    }
 
 
 def test_the_staff_routes_are_found():
@@ -170,3 +190,17 @@ def test_changing_a_role_requires_recent_reauthentication(org_admin, caseworker,
     caseworker.refresh_from_db()
     assert caseworker.role == Role.CASEWORKER
     Membership.objects.get(pk=caseworker.pk)
+
+
+@pytest.mark.parametrize("route", [r for r in staff_url_templates() if "<uuid:org>" in r])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_every_organisation_route_is_404_for_another_organisations_staff(
+    route, method, route_values, org_y
+):
+    """The IDOR matrix: each route, for an outsider of every role with case access."""
+    for role in (Role.COORDINATOR, Role.CASEWORKER, Role.ORG_ADMIN, Role.POLICE_LIAISON):
+        client = client_for(make_member(org_y, role))
+        # Freshly re-authenticated, so sensitive routes get as far as the object lookup.
+        client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+        response = getattr(client, method)(fill(route, route_values))
+        assert response.status_code in (404, 405), (role, response.status_code)

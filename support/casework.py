@@ -1,0 +1,339 @@
+"""State changes of the staff's case work: triage, status, notes, replies, tasks,
+referrals, incidents, retention. Same rules as services.py: one transaction each,
+keyword-only arguments, the acting membership explicit, the audit event inside.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from vault import audit
+
+from . import outbox
+from .models import (
+    Case,
+    CaseStatus,
+    ContactPreference,
+    Incident,
+    Membership,
+    Message,
+    Note,
+    Referral,
+    Role,
+    Task,
+)
+from .services import ServiceError
+
+S = CaseStatus
+TRANSITIONS = {
+    S.NEW: {S.TRIAGED, S.IN_PROGRESS, S.CLOSED},
+    S.TRIAGED: {S.IN_PROGRESS, S.WAITING, S.REFERRED, S.CLOSED},
+    S.IN_PROGRESS: {S.WAITING, S.REFERRED, S.CLOSED},
+    S.WAITING: {S.IN_PROGRESS, S.REFERRED, S.CLOSED},
+    S.REFERRED: {S.IN_PROGRESS, S.WAITING, S.CLOSED},
+    S.CLOSED: {S.IN_PROGRESS},  # reopen
+}
+RETENTION_MIN_DAYS = 30
+RETENTION_MAX_DAYS = 3650
+INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+
+def _actor(acting: Membership, origin: str) -> audit.Actor:
+    return audit.Actor.user(acting.user, role=acting.role, origin=origin)
+
+
+def _event(case: Case, event: str, acting: Membership, origin: str, data=None) -> None:
+    audit.record(
+        event,
+        actor=_actor(acting, origin),
+        object_type="case",
+        object_id=case.uuid,
+        organisation_id=acting.organisation.uuid,
+        data=data or {},
+    )
+
+
+def _lock(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+def _responded(case: Case) -> None:
+    if case.first_response_at is None:
+        case.first_response_at = timezone.now()
+
+
+@transaction.atomic
+def change_status(*, acting: Membership, case: Case, status: str, origin: str = "") -> Case:
+    case = _lock(case)
+    if status not in TRANSITIONS.get(case.status, set()):
+        raise ServiceError("bad-transition")
+    previous = case.status
+    case.status = status
+    case.closed_at = timezone.now() if status == S.CLOSED else None
+    case.retention_warned_at = None
+    _responded(case)
+    case.save()
+    event = {S.TRIAGED: "case.triaged", S.CLOSED: "case.closed"}.get(status, "case.status_changed")
+    if previous == S.CLOSED:
+        event = "case.reopened"
+    _event(case, event, acting, origin, {"from": previous, "to": status})
+    return case
+
+
+@transaction.atomic
+def assign_case(
+    *, acting: Membership, case: Case, assignee: Membership | None, origin: str = ""
+) -> Case:
+    """Coordinators assign anyone active with case access; caseworkers may only take a case."""
+    case = _lock(case)
+    if assignee is not None and (
+        assignee.organisation_id != acting.organisation_id
+        or not assignee.is_active
+        or assignee.role not in {Role.COORDINATOR, Role.CASEWORKER}
+    ):
+        raise ServiceError("bad-assignee")
+    if acting.role == Role.CASEWORKER and (assignee != acting or case.assignee_id is not None):
+        raise ServiceError("not-allowed")
+    case.assignee = assignee
+    _responded(case)
+    case.save()
+    _event(case, "case.assigned", acting, origin, {"to": str(assignee.uuid) if assignee else ""})
+    return case
+
+
+@transaction.atomic
+def set_priority(*, acting: Membership, case: Case, priority: int, origin: str = "") -> None:
+    case = _lock(case)
+    case.priority = priority
+    case.save(update_fields=["priority", "updated_at"])
+    _event(case, "case.priority_changed", acting, origin, {"to": priority})
+
+
+@transaction.atomic
+def add_note(*, acting: Membership, case: Case, body: str, shared: bool, origin: str = "") -> Note:
+    note = Note(case=case, author=acting, shared_with_family=shared)
+    note.body = body
+    note.save()
+    _event(case, "note.added", acting, origin, {"shared": shared, "note": str(note.uuid)})
+    return note
+
+
+@transaction.atomic
+def reply_to_family(*, acting: Membership, case: Case, body: str, origin: str = "") -> Message:
+    """Write to the family; they are told only through the channel they chose, never
+    with the content (a phone or mailbox may be seen by the wrong person)."""
+    case = _lock(case)
+    message = Message(case=case, from_family=False, author=acting)
+    message.body = body
+    message.save()
+    case.messages.filter(from_family=True, read_at=None).update(read_at=timezone.now())
+    _responded(case)
+    case.save()
+    _event(case, "message.to_family", acting, origin, {"message": str(message.uuid)})
+    if case.contact_preference == ContactPreference.EMAIL and case.contact:
+        outbox.enqueue("support.notify_family", case=case.uuid)
+    return message
+
+
+@transaction.atomic
+def mark_messages_read(*, acting: Membership, case: Case) -> int:
+    return case.messages.filter(from_family=True, read_at=None).update(read_at=timezone.now())
+
+
+@transaction.atomic
+def add_task(
+    *, acting: Membership, case: Case, title: str, due: date | None, origin: str = ""
+) -> Task:
+    task = Task(case=case, due=due)
+    task.title = title
+    task.save()
+    _event(case, "task.added", acting, origin, {"task": str(task.uuid)})
+    return task
+
+
+@transaction.atomic
+def complete_task(*, acting: Membership, task: Task, origin: str = "") -> None:
+    if task.done_at is None:
+        task.done_at = timezone.now()
+        task.save(update_fields=["done_at"])
+        _event(task.case, "task.done", acting, origin, {"task": str(task.uuid)})
+
+
+@transaction.atomic
+def log_referral(
+    *,
+    acting: Membership,
+    case: Case,
+    to: str,
+    on: date,
+    reference: str = "",
+    outcome: str = "",
+    origin: str = "",
+) -> Referral:
+    referral = Referral(case=case, to=to, on=on, by=acting)
+    referral.reference = reference
+    referral.outcome = outcome
+    referral.save()
+    _event(case, "referral.logged", acting, origin, {"to": to, "referral": str(referral.uuid)})
+    return referral
+
+
+def _intake_code() -> str:
+    for _ in range(10):
+        code = "".join(secrets.choice(INTAKE_CODE_ALPHABET) for _ in range(8))
+        if not Incident.objects.filter(intake_code=code).exists():
+            return code
+    raise RuntimeError("no free intake code")
+
+
+@transaction.atomic
+def create_incident(*, acting: Membership, title: str, origin: str = "") -> Incident:
+    if acting.role != Role.COORDINATOR:
+        raise ServiceError("not-allowed")
+    incident = Incident(organisation=acting.organisation, intake_code=_intake_code())
+    incident.title = title
+    incident.save()
+    audit.record(
+        "incident.created",
+        actor=_actor(acting, origin),
+        object_type="incident",
+        object_id=incident.uuid,
+        organisation_id=acting.organisation.uuid,
+    )
+    return incident
+
+
+@transaction.atomic
+def set_case_incident(
+    *, acting: Membership, case: Case, incident: Incident | None, origin: str = ""
+) -> None:
+    if incident is not None and incident.organisation_id != case.organisation_id:
+        raise ServiceError("not-allowed")
+    case = _lock(case)
+    case.incident = incident
+    case.save(update_fields=["incident", "updated_at"])
+    _event(
+        case,
+        "case.incident_set",
+        acting,
+        origin,
+        {"incident": str(incident.uuid) if incident else ""},
+    )
+
+
+# --- Retention ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_retention(*, acting: Membership, days: int, origin: str = "") -> None:
+    if acting.role != Role.ORG_ADMIN:
+        raise ServiceError("not-allowed")
+    if not RETENTION_MIN_DAYS <= days <= RETENTION_MAX_DAYS:
+        raise ServiceError("bad-retention")
+    org = acting.organisation
+    org.retention_days = days
+    org.save(update_fields=["retention_days"])
+    audit.record(
+        "organisation.retention_changed",
+        actor=_actor(acting, origin),
+        object_type="organisation",
+        object_id=org.uuid,
+        organisation_id=org.uuid,
+        data={"days": days},
+    )
+
+
+@transaction.atomic
+def set_legal_hold(*, acting: Membership, case: Case, hold: bool, origin: str = "") -> None:
+    case = _lock(case)
+    case.legal_hold = hold
+    case.save(update_fields=["legal_hold", "updated_at"])
+    _event(case, "case.legal_hold_set" if hold else "case.legal_hold_lifted", acting, origin)
+
+
+def destroy_case_content(case: Case) -> None:
+    """Crypto-shred a case: every encrypted value and file goes; the row stays as a
+    tombstone (reference, organisation, dates) so the audit chain still points at it."""
+    for related in (
+        case.locations,
+        case.identifiers,
+        case.fingerprints,
+        case.messages,
+        case.notes,
+        case.tasks,
+        case.referrals,
+        case.consents,
+    ):
+        related.all().delete()
+    for field in ("contact_sealed", "narrative_sealed"):
+        setattr(case, field, "")
+    case.access_code_hash = ""
+    case.categories = []
+    case.destroyed_at = timezone.now()
+    case.save()
+
+
+@transaction.atomic
+def decide_erasure(*, acting: Membership, case: Case, approve: bool, origin: str = "") -> None:
+    if acting.role != Role.COORDINATOR:
+        raise ServiceError("not-allowed")
+    case = _lock(case)
+    if case.erasure_requested_at is None:
+        raise ServiceError("no-request")
+    if approve and case.legal_hold:
+        raise ServiceError("legal-hold")
+    _event(case, "case.erasure_approved" if approve else "case.erasure_refused", acting, origin)
+    if approve:
+        destroy_case_content(case)
+        _event(case, "case.destroyed", acting, origin, {"reason": "erasure"})
+    else:
+        case.erasure_requested_at = None
+        case.save(update_fields=["erasure_requested_at", "updated_at"])
+
+
+def expiring_cases(now=None):
+    """Closed, not on hold, past their organisation's retention period."""
+    from django.db.models import DateTimeField, ExpressionWrapper, F
+
+    now = now or timezone.now()
+    expires = ExpressionWrapper(
+        F("closed_at") + F("organisation__retention_days") * timedelta(days=1),
+        output_field=DateTimeField(),
+    )
+    return Case.objects.filter(
+        status=S.CLOSED, legal_hold=False, destroyed_at=None, closed_at__isnull=False
+    ).annotate(expires_at=expires)
+
+
+def run_retention(now=None) -> dict:
+    """Daily: warn coordinators 30 days ahead, destroy what has expired."""
+    now = now or timezone.now()
+    destroyed = 0
+    for case in expiring_cases(now).filter(expires_at__lte=now):
+        with transaction.atomic():
+            case = _lock(case)
+            if case.legal_hold or case.destroyed_at:
+                continue
+            destroy_case_content(case)
+            audit.record(
+                "case.destroyed",
+                actor=audit.Actor.system("retention"),
+                object_type="case",
+                object_id=case.uuid,
+                organisation_id=case.organisation.uuid,
+                data={"reason": "retention"},
+            )
+            destroyed += 1
+    warned = 0
+    for case in expiring_cases(now).filter(
+        expires_at__lte=now + timedelta(days=30), retention_warned_at=None
+    ):
+        with transaction.atomic():
+            Case.objects.filter(pk=case.pk).update(retention_warned_at=now)
+            outbox.enqueue("support.warn_retention", case=case.uuid)
+            warned += 1
+    return {"destroyed": destroyed, "warned": warned}

@@ -1,0 +1,222 @@
+"""Read-side queries for the staff pages: queues, search, timelines, statistics.
+
+Every function takes the viewer's membership and starts from
+`permissions.visible_cases`, so no page can list a case its viewer may not open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models.functions import TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from vault import normalize
+from vault.fields import blind_index
+from vault.models import AuditEvent
+
+from .models import Case, CaseLink, CaseStatus, Identifier, Location, Message, Priority, Role, Task
+from .permissions import visible_cases
+
+STAFF_WORDS = {
+    "case.submitted": _("Report received from the family"),
+    "case.family_signed_in": _("The family opened their status page"),
+    "case.triaged": _("Triaged"),
+    "case.status_changed": _("Status changed"),
+    "case.closed": _("Closed"),
+    "case.reopened": _("Reopened"),
+    "case.assigned": _("Assignment changed"),
+    "case.priority_changed": _("Priority changed"),
+    "case.incident_set": _("Incident changed"),
+    "case.links_added": _("The family added links"),
+    "case.erasure_requested": _("The family asked for erasure"),
+    "case.erasure_approved": _("Erasure approved"),
+    "case.erasure_refused": _("Erasure refused"),
+    "case.legal_hold_set": _("Legal hold set"),
+    "case.legal_hold_lifted": _("Legal hold lifted"),
+    "case.destroyed": _("Content destroyed"),
+    "consent.withdrawn": _("The family withdrew a permission"),
+    "message.from_family": _("Message from the family"),
+    "message.to_family": _("Message sent to the family"),
+    "note.added": _("Note added"),
+    "task.added": _("Task added"),
+    "task.done": _("Task done"),
+    "referral.logged": _("Referral logged"),
+    "evidence.revealed": _("Evidence revealed"),
+}
+
+
+def _search_indexes(q: str) -> tuple[set[str], set[str]]:
+    """Blind indexes a search text could match: (location indexes, identifier indexes)."""
+    locations, identifiers = set(), set()
+    with contextlib.suppress(ValueError):
+        locations.add(blind_index(normalize.normalise_url(q), domain="url"))
+    with contextlib.suppress(ValueError):
+        identifiers.add(blind_index(normalize.normalise_phone(q).casefold(), domain="phone"))
+    for platform in ("", *normalize.PLATFORMS):
+        try:
+            handle = normalize.normalise_handle(q, platform or None)
+        except ValueError:
+            continue
+        identifiers.add(blind_index(handle.casefold(), domain=f"handle:{platform}"))
+    identifiers.add(blind_index(q.strip().casefold(), domain="payment"))
+    identifiers.add(blind_index(q.strip().casefold(), domain="name"))
+    return locations, identifiers
+
+
+def queue(membership, data: dict):
+    cases = visible_cases(membership).select_related("assignee__user", "incident")
+    q = (data.get("q") or "").strip()
+    if q:
+        locations, identifiers = _search_indexes(q)
+        cases = cases.filter(
+            Q(reference=q.upper())
+            | Q(Exists(Location.objects.filter(case=OuterRef("pk"), index__in=locations)))
+            | Q(Exists(Identifier.objects.filter(case=OuterRef("pk"), index__in=identifiers)))
+        )
+    if data.get("status"):
+        cases = cases.filter(status=data["status"])
+    else:
+        cases = cases.exclude(status=CaseStatus.CLOSED)
+    if data.get("priority") is not None:
+        cases = cases.filter(priority=data["priority"])
+    assignee = data.get("assignee")
+    if assignee == "me":
+        cases = cases.filter(assignee=membership)
+    elif assignee == "none":
+        cases = cases.filter(assignee=None)
+    elif assignee:
+        cases = cases.filter(assignee__uuid=assignee)
+    if data.get("incident"):
+        cases = cases.filter(incident__uuid=data["incident"])
+    if data.get("platform"):
+        cases = cases.filter(
+            Exists(Location.objects.filter(case=OuterRef("pk"), platform=data["platform"]))
+        )
+    if data.get("age_band"):
+        cases = cases.filter(age_band=data["age_band"])
+    if data.get("since"):
+        cases = cases.filter(created_at__date__gte=data["since"])
+    if data.get("until"):
+        cases = cases.filter(created_at__date__lte=data["until"])
+    unread = Message.objects.filter(case=OuterRef("pk"), from_family=True, read_at=None)
+    cases = cases.annotate(has_unread=Exists(unread))
+    order = data.get("order") or "priority"
+    return cases.order_by(
+        *{
+            "priority": ["priority", "created_at"],
+            "newest": ["-created_at"],
+            "oldest": ["created_at"],
+        }[order],
+        "id",
+    )
+
+
+def home_sections(membership) -> dict:
+    """The four short lists at the top of the staff home."""
+    cases = visible_cases(membership).select_related("assignee__user")
+    today = timezone.localdate()
+    return {
+        "triage": cases.filter(status=CaseStatus.NEW).order_by("priority", "created_at")[:10],
+        "mine": cases.filter(assignee=membership)
+        .exclude(status=CaseStatus.CLOSED)
+        .order_by("priority", "-updated_at")[:10],
+        "overdue": Task.objects.filter(case__in=cases, done_at=None, due__lt=today)
+        .select_related("case")
+        .order_by("due")[:10],
+        "unread": cases.filter(
+            Exists(Message.objects.filter(case=OuterRef("pk"), from_family=True, read_at=None))
+        ).order_by("-updated_at")[:10],
+    }
+
+
+def case_timeline(case) -> list[dict]:
+    events = AuditEvent.objects.filter(object_id=case.uuid).order_by("id")
+    return [
+        {
+            "at": e.created_at,
+            "text": STAFF_WORDS.get(e.event, e.event),
+            "who": e.actor_role or e.actor_kind,
+        }
+        for e in events
+    ]
+
+
+def case_links(case, membership) -> list[dict]:
+    """Other cases linked to this one. Account links are for coordinators only;
+    a linked case the viewer may not open shows its reference, not its content."""
+    links = CaseLink.objects.filter(Q(case_a=case) | Q(case_b=case)).select_related(
+        "case_a", "case_b"
+    )
+    if membership.role != Role.COORDINATOR:
+        links = links.exclude(kind=CaseLink.Kind.ACCOUNT)
+    visible = set(
+        visible_cases(membership)
+        .filter(pk__in=[lk.case_b_id if lk.case_a_id == case.id else lk.case_a_id for lk in links])
+        .values_list("pk", flat=True)
+    )
+    out = []
+    for link in links:
+        other = link.case_b if link.case_a_id == case.id else link.case_a
+        out.append(
+            {
+                "kind": link.get_kind_display(),
+                "distance": link.distance,
+                "other": other,
+                "can_open": other.pk in visible,
+            }
+        )
+    return out
+
+
+def incident_summary(incident, membership) -> dict:
+    """Aggregate figures for an incident; case rows only for cases the viewer may open."""
+    cases = Case.objects.filter(incident=incident, destroyed_at=None)
+    by_status = dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    links = CaseLink.objects.filter(case_a__incident=incident)
+    visible = visible_cases(membership).filter(incident=incident)
+    return {
+        "families": cases.count(),
+        "by_status": [(label, by_status.get(value, 0)) for value, label in CaseStatus.choices],
+        "urgent": cases.filter(priority=Priority.URGENT).exclude(status=CaseStatus.CLOSED).count(),
+        "referrals": cases.filter(referrals__isnull=False).distinct().count(),
+        "image_links": links.filter(kind=CaseLink.Kind.IMAGE).count(),
+        "account_links": links.filter(kind=CaseLink.Kind.ACCOUNT).count()
+        if membership.role == Role.COORDINATOR
+        else None,
+        "visible": visible.select_related("assignee__user").order_by("priority", "created_at")[
+            :200
+        ],
+    }
+
+
+def dashboard(membership) -> dict:
+    """Organisation-wide figures. Counts only; nothing that identifies a family."""
+    cases = Case.objects.filter(organisation=membership.organisation, destroyed_at=None)
+    since = timezone.now() - timedelta(weeks=12)
+    weekly = (
+        cases.filter(created_at__gte=since)
+        .annotate(week=TruncWeek("created_at"))
+        .values("week")
+        .annotate(n=Count("id"))
+        .order_by("week")
+    )
+    responded = cases.filter(first_response_at__isnull=False, created_at__gte=since).annotate(
+        wait=F("first_response_at") - F("created_at")
+    )
+    waits = sorted(
+        c.wait.total_seconds() / 3600
+        for c in responded.only("created_at", "first_response_at")[:5000]
+    )
+    by_status = dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    return {
+        "by_status": [(str(label), by_status.get(value, 0)) for value, label in CaseStatus.choices],
+        "weekly": [(w["week"].date().isoformat(), w["n"]) for w in weekly],
+        "urgent_open": cases.filter(priority=Priority.URGENT)
+        .exclude(status=CaseStatus.CLOSED)
+        .count(),
+        "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
+    }
