@@ -240,6 +240,32 @@ STORAGES = {
 # URL the web server serves: no MEDIA_URL route exists for it.
 EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 
+# --- Evidence vault (docs/vault.md) ---------------------------------------------------
+# Where ciphertext is kept: "filesystem" (EVIDENCE_ROOT) or "s3" (any S3-compatible
+# store; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the machine's role).
+EVIDENCE_STORAGE = env_str("EVIDENCE_STORAGE", "filesystem")
+EVIDENCE_S3_BUCKET = env_str("EVIDENCE_S3_BUCKET")
+EVIDENCE_S3_ENDPOINT_URL = env_str("EVIDENCE_S3_ENDPOINT_URL")
+EVIDENCE_S3_REGION = env_str("EVIDENCE_S3_REGION")
+# "path" suits most self-hosted stores (MinIO, Garage, Ceph); empty lets boto3 choose.
+EVIDENCE_S3_ADDRESSING_STYLE = env_str("EVIDENCE_S3_ADDRESSING_STYLE")
+EVIDENCE_S3_PART_SIZE = env_int("EVIDENCE_S3_PART_SIZE", 8 * 1024 * 1024)  # S3 minimum: 5 MiB
+if EVIDENCE_STORAGE not in {"filesystem", "s3"}:
+    raise ImproperlyConfigured("EVIDENCE_STORAGE must be filesystem or s3")
+if EVIDENCE_STORAGE == "s3" and not EVIDENCE_S3_BUCKET:
+    raise ImproperlyConfigured("EVIDENCE_S3_BUCKET must be set when EVIDENCE_STORAGE is s3")
+if EVIDENCE_S3_PART_SIZE < 5 * 1024 * 1024:
+    raise ImproperlyConfigured("EVIDENCE_S3_PART_SIZE must be at least 5 MiB (5242880)")
+# Upload limits for evidence views (vault.uploads), in bytes: one file, one request.
+EVIDENCE_MAX_FILE_BYTES = env_int("EVIDENCE_MAX_FILE_BYTES", 512 * 1024 * 1024)
+EVIDENCE_MAX_REQUEST_BYTES = env_int("EVIDENCE_MAX_REQUEST_BYTES", 1024 * 1024 * 1024)
+# Django's default handlers write any upload over FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB)
+# to a plaintext temporary file. Evidence views replace the handlers with the
+# encrypting one (@vault.uploads.encrypting_uploads); everywhere else small files stay
+# in memory and larger ones are dropped unread, so no upload is ever spooled to disk.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+# --- end of evidence vault --------------------------------------------------------------
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Mail -------------------------------------------------------------------
