@@ -1,0 +1,108 @@
+"""A coordinator signs in with a second factor and triages a sextortion report."""
+
+import pytest
+from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
+from axe_playwright_python.sync_playwright import Axe
+
+from support import services
+from support.models import Case, Referral, Role
+from tests.factories import PASSWORD, client_for, make_member, make_user
+from vault.audit import Actor
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def axe_problems(page) -> list:
+    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]})
+    return [
+        (v["id"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+@pytest.fixture
+def laptop(browser, settings):
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.LANGUAGE_COOKIE_SECURE = False
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
+    page, base = laptop, live_server.url
+    user = make_user("coordinadora@example.org", mfa=False)
+    TOTP.activate(user, SECRET)
+    services.add_member(
+        organisation=org_x, user=user, role=Role.COORDINATOR, actor=Actor.system("tests")
+    )
+    case, _ = services.submit_report(
+        organisation=org_x,
+        incident=None,
+        answers={
+            "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app"},
+            "what": {"categories": ["sextortion"], "narrative": "Piden 300 euros por Bizum."},
+            "urgent": {"payments": ["612345678"]},
+        },
+    )
+    problems = {}
+
+    def check_page():
+        problems[page.url] = axe_problems(page)
+
+    page.goto(base + "/staff/")
+    check_page()
+    page.get_by_label("Correo electrónico").fill(user.email)
+    page.get_by_label("Contraseña").fill(PASSWORD)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url("**/2fa/authenticate/")
+    check_page()
+    code = f"{hotp_value(SECRET, next(yield_hotp_counters_from_time())):06d}"
+    page.locator("input[name=code]").fill(code)
+    page.locator("main form button[type=submit]").first.click()
+    page.wait_for_url(f"**/staff/o/{org_x.uuid}/")
+    check_page()
+    page.get_by_role("link", name=case.reference).first.click()
+    check_page()
+    assert "Piden 300 euros por Bizum." in page.content()
+    page.select_option("#id_status", "triaged")
+    page.get_by_role("button", name="Cambiar estado").click()
+    page.wait_for_load_state()
+    page.locator("#id_body").first.fill("No pagues. Hemos avisado al 017.")
+    page.get_by_role("button", name="Enviar a la familia").click()
+    page.wait_for_load_state()
+    page.select_option("select[name=to]", "incibe_017")
+    page.fill("input[name=on]", "2026-11-22")
+    page.get_by_role("button", name="Registrar derivación").click()
+    page.wait_for_load_state()
+    check_page()
+    case.refresh_from_db()
+    assert case.status == "triaged"
+    assert Referral.objects.get(case=case).to == "incibe_017"
+    page.goto(base + f"/staff/o/{org_x.uuid}/dashboard/")
+    check_page()
+    page.goto(base + f"/staff/o/{org_x.uuid}/incidents/")
+    check_page()
+    assert {url: p for url, p in problems.items() if p} == {}
+
+
+def test_staff_of_another_organisation_see_none_of_it(org_x, org_y):
+    outsider = make_member(org_y, Role.CASEWORKER)
+    case, _ = services.submit_report(
+        organisation=org_x,
+        incident=None,
+        answers={
+            "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "none"},
+            "what": {"categories": ["fake_images"], "narrative": "Secreto"},
+        },
+    )
+    client = client_for(outsider)
+    home = client.get(f"/staff/o/{org_y.uuid}/").content.decode()
+    assert case.reference not in home
+    assert client.get(f"/staff/o/{org_x.uuid}/cases/{case.uuid}/").status_code == 404
+    assert Case.objects.count() == 1
