@@ -64,7 +64,7 @@ STORY = [
 ]  # fmt: skip
 
 
-def seed_story(*, organisation, coordinator, actor) -> None:
+def seed_story(*, organisation, coordinator) -> None:
     """The incident and its families (idempotent: skipped if the incident exists)."""
     from . import casework, services
     from .models import Incident
@@ -92,3 +92,115 @@ def seed_story(*, organisation, coordinator, actor) -> None:
         match_case_now(case)
         if i == 0:
             services.add_family_message(case=case, body="¿Podéis ayudarnos a que lo borren?")
+
+
+def seed_bulk(*, organisation, count: int, seed: int = 2023, batch: int = 5000) -> int:
+    """`count` synthetic cases with a realistic mix, for benchmarks (bulk inserts).
+
+    They share one access-code hash of a code nobody knows: nobody can sign in to
+    them. Fingerprints and identifiers repeat across families as in real incidents.
+    """
+    import random
+
+    from django.db import connection, transaction
+
+    from vault import crypto
+    from vault.fields import blind_index
+
+    from .models import (
+        AgeBand,
+        Case,
+        CaseStatus,
+        ContactPreference,
+        FilerRole,
+        Fingerprint,
+        Identifier,
+        Incident,
+        Location,
+        Priority,
+    )
+    from .services import hash_family_code
+
+    rng = random.Random(seed)
+    code_hash = hash_family_code(crypto.generate_access_code())
+    incidents = list(Incident.objects.filter(organisation=organisation)) or [None]
+    statuses = [s for s, _ in CaseStatus.choices]
+    platforms = ["telegram", "whatsapp", "instagram", "tiktok", "x"]
+    image_pool = [f"{rng.getrandbits(256):064x}" for _ in range(max(count // 3, 1))]
+    handle_pool = [f"cuenta_{i:06d}" for i in range(max(count // 4, 1))]
+    made = 0
+    while made < count:
+        n = min(batch, count - made)
+        with transaction.atomic():
+            cases = []
+            for _ in range(n):
+                categories = rng.choice(
+                    [["fake_images"], ["fake_images", "shared_group"], ["sextortion"]]
+                )
+                case = Case(
+                    organisation=organisation,
+                    incident=rng.choice(incidents) if rng.random() < 0.3 else None,
+                    reference=crypto.generate_case_reference(),
+                    access_code_hash=code_hash,
+                    status=rng.choice(statuses),
+                    priority=Priority.URGENT
+                    if "sextortion" in categories
+                    else rng.choice([1, 2, 2]),
+                    filer_role=rng.choice(FilerRole.values),
+                    age_band=rng.choice(AgeBand.values[:4]),
+                    contact_preference=ContactPreference.IN_APP,
+                    categories=categories,
+                    is_sextortion="sextortion" in categories,
+                )
+                case.narrative = "Caso de demostración generado para pruebas de rendimiento."
+                cases.append(case)
+            Case.objects.bulk_create(cases)
+            locations, identifiers, fingerprints = [], [], []
+            for case in cases:
+                platform = rng.choice(platforms)
+                url = (
+                    f"https://t.me/demo_{rng.randrange(count)}"
+                    if platform == "telegram"
+                    else (f"https://{platform}.com/demo/{rng.randrange(count)}")
+                )
+                loc = Location(
+                    case=case,
+                    kind=Location.Kind.URL,
+                    platform=platform,
+                    index=blind_index(url, domain="url"),
+                )
+                loc.value = url
+                locations.append(loc)
+                handle = rng.choice(handle_pool)
+                ident = Identifier(
+                    case=case,
+                    kind=Identifier.Kind.HANDLE,
+                    platform="telegram",
+                    index=blind_index(handle, domain="handle:telegram"),
+                )
+                ident.value = handle
+                identifiers.append(ident)
+                pdq = rng.choice(image_pool)
+                fingerprints.append(
+                    Fingerprint(
+                        case=case,
+                        sha256=f"{rng.getrandbits(256):064x}",
+                        md5=f"{rng.getrandbits(128):032x}",
+                        pdq=pdq,
+                        pdq_quality=90,
+                        pdq_version="pdq-1",
+                        media="image",
+                    )
+                )
+            Location.objects.bulk_create(locations)
+            Identifier.objects.bulk_create(identifiers)
+            Fingerprint.objects.bulk_create(fingerprints)
+            # Spread the cases over two years, as real intake would be.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE support_case SET created_at = now() - (random() * interval '730 days')"
+                    " WHERE id = ANY(%s)",
+                    [[c.id for c in cases]],
+                )
+        made += n
+    return made

@@ -153,3 +153,18 @@ def test_seed_demo_creates_the_demo_organisation_once(settings, capsys):
     assert Membership.objects.filter(organisation__name__contains="Almendralejo").count() == 4
     out = capsys.readouterr().out
     assert "TOTP secret" in out and "coordinadora@demo.amparo.test" in out
+    # The Almendralejo story: one incident, four families, two of them linked twice.
+    from support.models import Case, CaseLink
+
+    assert Case.objects.filter(incident__isnull=False).count() == 4
+    assert set(CaseLink.objects.values_list("kind", flat=True)) == {"image", "account"}
+    assert Case.objects.filter(is_sextortion=True).count() == 1
+
+
+def test_seed_demo_adds_synthetic_cases_for_benchmarks(settings):
+    from support.models import Case, Fingerprint
+
+    settings.DEBUG = True
+    call_command("seed_demo", "--cases", "300")
+    assert Case.objects.count() == 304
+    assert Fingerprint.objects.count() == 302

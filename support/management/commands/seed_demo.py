@@ -1,3 +1,5 @@
+import time
+
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
@@ -7,13 +9,28 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from support import services
-from support.demo import DEMO_ORG, DEMO_PASSWORD, DEMO_PEOPLE, demo_totp_secret
-from support.models import Organisation
+from support.demo import (
+    DEMO_ORG,
+    DEMO_PASSWORD,
+    DEMO_PEOPLE,
+    demo_totp_secret,
+    seed_bulk,
+    seed_story,
+)
+from support.models import Membership, Organisation
 from vault.audit import Actor
 
 
 class Command(BaseCommand):
-    help = "Create the demo organisation and its people (development only; idempotent)."
+    help = "Create the demo organisation, its people and cases (development only; idempotent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--cases",
+            type=int,
+            default=0,
+            help="Also add this many synthetic cases (benchmarks), e.g. 100000.",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -39,6 +56,12 @@ class Command(BaseCommand):
                     user=user, type=Authenticator.Type.TOTP
                 ).exists():
                     TOTP.activate(user, demo_totp_secret(email))
+            coordinator = Membership.objects.get(organisation=org, user__email=DEMO_PEOPLE[0][0])
+            seed_story(organisation=org, coordinator=coordinator)
+        if options["cases"]:
+            started = time.monotonic()
+            made = seed_bulk(organisation=org, count=options["cases"])
+            self.stdout.write(f"Added {made} synthetic cases in {time.monotonic() - started:.0f} s")
         self.stdout.write(self.style.SUCCESS(f"Demo organisation: {DEMO_ORG}"))
         self.stdout.write(f"Password for every demo account: {DEMO_PASSWORD}")
         for email, role in DEMO_PEOPLE:
