@@ -115,7 +115,9 @@ class FileSystemStore:
         return FileSystemWriter(path)
 
     def open(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb", buffering=1024 * 1024)  # the caller closes it
+        # Unbuffered: each read is one copy from the page cache, straight into the
+        # bytes the decryptor consumes (a buffer in between only adds a copy).
+        return open(self._path(key), "rb", buffering=0)  # the caller closes it
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
