@@ -12,6 +12,7 @@ urlpatterns = [
     path("report/", views.report_start, name="report"),
     path("report/group/", views.choose_group, name="choose-group"),
     path("report/check/", views.report_check, name="check"),
+    path("report/files/", views.draft_upload, name="draft-upload"),
     path("report/<slug:step>/", views.report_step, name="step"),
     path("i/<str:code>/", views.incident_entry, name="incident"),
     path("receipt/", views.receipt, name="receipt"),
@@ -19,5 +20,6 @@ urlpatterns = [
     path("receipt/saved/", views.receipt_done, name="receipt-done"),
     path("case/", views.family_signin, name="family-signin"),
     path("case/status/", views.family_status, name="status"),
+    path("case/files/", views.family_upload, name="family-upload"),
     path("case/leave/", views.family_signout, name="family-signout"),
 ]

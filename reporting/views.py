@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -25,6 +25,7 @@ from support import ratelimit, services
 from support.http import client_ip, origin
 from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
 from vault import crypto
+from vault.uploads import encrypting_uploads, upload_error
 
 from . import forms, status
 
@@ -205,6 +206,7 @@ def report_step(request, step: str):
             else redirect("reporting:check")
         )
     index = active.index(step)
+    files = list(draft.files.select_related("blob")) if step == "evidence" else []
     back = (
         reverse("reporting:step", args=[active[index - 1]]) if index else reverse("reporting:start")
     )
@@ -218,11 +220,12 @@ def report_step(request, step: str):
             "number": index + 1,
             "total": len(active) + 1,
             "back": back,
+            "files": files,
         },
     )
 
 
-def _summary(answers: dict) -> list[dict]:
+def _summary(answers: dict, draft: ReportDraft | None = None) -> list[dict]:
     """Rows for "check your answers": (question, answer lines, step to change it)."""
     rows = []
     for slug in _active_steps(answers):
@@ -251,6 +254,9 @@ def _summary(answers: dict) -> list[dict]:
                     "step": slug,
                 }
             )
+            if draft is not None:
+                names = [f.blob.filename() for f in draft.files.select_related("blob")]
+                rows.append({"label": _("Files sent, encrypted"), "values": names, "step": slug})
     return rows
 
 
@@ -295,7 +301,11 @@ def report_check(request):
             )
             return redirect("reporting:check")
         case, code = services.submit_report(
-            organisation=organisation, incident=incident, answers=answers, origin=origin(request)
+            organisation=organisation,
+            incident=incident,
+            answers=answers,
+            draft=draft,
+            origin=origin(request),
         )
         draft.delete()
         del request.session[DRAFT_KEY]
@@ -305,7 +315,7 @@ def report_check(request):
         request,
         "reporting/check.html",
         {
-            "rows": _summary(answers),
+            "rows": _summary(answers, draft),
             "form": form,
             "back": reverse("reporting:step", args=["consent"]),
         },
@@ -438,5 +448,77 @@ def family_status(request):
             "consents": services.current_consents(case),
             "message_form": message_form,
             "links_form": links_form,
+            "files": case.files.select_related("blob"),
+            "shared_notes": case.notes.filter(shared_with_family=True),
         },
+    )
+
+
+# --- Context files ----------------------------------------------------------------------
+
+
+def _upload_reply(request, *, ok: bool, message: str, redirect_to: str, files=()):
+    """JSON for the progress-bar uploader; a redirect with a message without JavaScript."""
+    if request.headers.get("Accept", "").startswith("application/json"):
+        body = {"ok": ok, "message": message, "files": [f.blob.filename() for f in files]}
+        return JsonResponse(body, status=200 if ok else 400)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect(redirect_to)
+
+
+def _store_uploads(request, store, redirect_to):
+    if request.method != "POST":
+        return redirect(redirect_to)
+    if error := upload_error(request):
+        return _upload_reply(request, ok=False, message=error.message, redirect_to=redirect_to)
+    uploads = request.FILES.getlist("files")
+    if not uploads:
+        return _upload_reply(
+            request, ok=False, message=_("Choose at least one file."), redirect_to=redirect_to
+        )
+    try:
+        files = store(uploads)
+    except services.ServiceError:
+        return _upload_reply(
+            request,
+            ok=False,
+            message=_("You have sent the most files we can keep for one case."),
+            redirect_to=redirect_to,
+        )
+    return _upload_reply(
+        request,
+        ok=True,
+        message=_("Received and encrypted."),
+        redirect_to=redirect_to,
+        files=files,
+    )
+
+
+@encrypting_uploads
+def draft_upload(request):
+    """Context files sent during the wizard (encrypted as they arrive)."""
+    draft = _draft(request)
+    if draft is None:
+        return redirect("reporting:report")
+    return _store_uploads(
+        request,
+        lambda uploads: services.attach_draft_files(
+            draft=draft, uploads=uploads, origin=origin(request)
+        ),
+        reverse("reporting:step", args=["evidence"]),
+    )
+
+
+@encrypting_uploads
+def family_upload(request):
+    """Context files added later from the status page."""
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    return _store_uploads(
+        request,
+        lambda uploads: services.add_family_files(
+            case=case, uploads=uploads, origin=origin(request)
+        ),
+        reverse("reporting:status"),
     )

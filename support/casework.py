@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from vault import audit
+from vault import services as vault_services
 
 from . import outbox
 from .models import (
@@ -258,7 +259,14 @@ def set_legal_hold(*, acting: Membership, case: Case, hold: bool, origin: str = 
 def destroy_case_content(case: Case) -> None:
     """Crypto-shred a case: every encrypted value and file goes; the row stays as a
     tombstone (reference, organisation, dates) so the audit chain still points at it."""
+    for context_file in case.files.select_related("blob"):
+        vault_services.destroy_blob(
+            context_file.blob,
+            actor=audit.Actor.system("case-destruction"),
+            organisation_id=case.organisation.uuid,
+        )
     for related in (
+        case.files,
         case.locations,
         case.identifiers,
         case.fingerprints,

@@ -437,3 +437,29 @@ class Referral(models.Model):
 
     def __str__(self):
         return f"referral {self.uuid}"
+
+
+class ContextFile(models.Model):
+    """A screenshot, chat export or document about the case, stored encrypted in the vault.
+
+    Never the intimate image itself: the family is told to fingerprint that instead.
+    Staff see the blurred derivative unless they deliberately reveal it.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.CASCADE, related_name="files"
+    )
+    # Uploaded during the wizard, before the case exists.
+    draft = models.ForeignKey(
+        ReportDraft, null=True, blank=True, on_delete=models.SET_NULL, related_name="files"
+    )
+    blob = models.OneToOneField("vault.Blob", on_delete=models.PROTECT, related_name="+")
+    from_family = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"file {self.uuid}"

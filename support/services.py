@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from vault import audit, crypto, keys, normalize
+from vault import services as vault_services
 from vault.fields import blind_index
 
 from . import outbox, ratelimit
@@ -23,6 +24,7 @@ from .models import (
     AgeBand,
     Case,
     Consent,
+    ContextFile,
     Fingerprint,
     Identifier,
     Incident,
@@ -32,6 +34,7 @@ from .models import (
     Message,
     Organisation,
     Priority,
+    ReportDraft,
     Role,
 )
 
@@ -307,7 +310,12 @@ def _record_consents(case: Case, consents: dict, given_by: str) -> None:
 
 @transaction.atomic
 def submit_report(
-    *, organisation: Organisation, incident: Incident | None, answers: dict, origin: str = ""
+    *,
+    organisation: Organisation,
+    incident: Incident | None,
+    answers: dict,
+    draft: ReportDraft | None = None,
+    origin: str = "",
 ) -> tuple[Case, str]:
     """Create a case from a family's checked answers; returns (case, access code).
 
@@ -361,6 +369,11 @@ def submit_report(
     for fp in answers.get("evidence", {}).get("fingerprints", []):
         Fingerprint.objects.create(case=case, **fp)
     _record_consents(case, answers.get("consent", {}), who["filer_role"])
+    if draft is not None:
+        for context_file in draft.files.select_for_update():
+            context_file.case, context_file.draft = case, None
+            context_file.save(update_fields=["case", "draft"])
+            outbox.enqueue("support.process_evidence", file=context_file.uuid)
 
     actor = audit.Actor.family(case.uuid, origin=origin)
     audit.record(
@@ -470,3 +483,38 @@ def request_erasure(*, case: Case, origin: str = "") -> None:
         case.erasure_requested_at = timezone.now()
         case.save(update_fields=["erasure_requested_at", "updated_at"])
         _family_event(case, "case.erasure_requested", origin)
+
+
+# --- Context files ------------------------------------------------------------------------
+
+MAX_FILES_PER_CASE = 50
+
+
+def _store_family_file(upload, *, actor: audit.Actor, organisation_id=None, **where) -> ContextFile:
+    blob = vault_services.finish_upload(upload, actor=actor, organisation_id=organisation_id)
+    return ContextFile.objects.create(blob=blob, from_family=True, **where)
+
+
+@transaction.atomic
+def attach_draft_files(*, draft: ReportDraft, uploads: list, origin: str = "") -> list[ContextFile]:
+    """Files sent during the wizard: kept encrypted, owned by the draft until it is sent."""
+    if draft.files.count() + len(uploads) > MAX_FILES_PER_CASE:
+        raise ServiceError("too-many-files")
+    # No case exists yet: the draft stands for the family in the custody log.
+    actor = audit.Actor("family", f"family:draft:{draft.uuid}", "family", origin)
+    return [_store_family_file(u, actor=actor, draft=draft) for u in uploads]
+
+
+@transaction.atomic
+def add_family_files(*, case: Case, uploads: list, origin: str = "") -> list[ContextFile]:
+    if case.files.count() + len(uploads) > MAX_FILES_PER_CASE:
+        raise ServiceError("too-many-files")
+    actor = _family_actor(case, origin)
+    files = [
+        _store_family_file(u, actor=actor, organisation_id=case.organisation.uuid, case=case)
+        for u in uploads
+    ]
+    for f in files:
+        outbox.enqueue("support.process_evidence", file=f.uuid)
+    _family_event(case, "case.files_added", origin, {"count": len(files)})
+    return files

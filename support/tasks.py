@@ -4,11 +4,14 @@ from celery import shared_task
 from django.core.cache import cache
 
 from amparo.views import HEARTBEAT_KEY
+from vault import services as vault_services
 
 from . import outbox
 from .casework import run_retention
 from .emails import notify_family, send_invitation_email, warn_retention  # noqa: F401
 from .matching import match_case  # noqa: F401 - registers the task
+from .models import ContextFile
+from .outbox import outbox_task
 
 
 @shared_task(name="support.tasks.sweep_outbox")
@@ -25,3 +28,11 @@ def heartbeat() -> None:
 @shared_task(name="support.tasks.retention")
 def retention() -> dict:
     return run_retention()
+
+
+@outbox_task("support.process_evidence")
+def process_evidence(*, file: str) -> None:
+    """Decode, fingerprint and make the blurred/preview derivatives of one context file."""
+    found = ContextFile.objects.filter(uuid=file).select_related("blob").first()
+    if found is not None:
+        vault_services.process_image(found.blob.uuid)
