@@ -162,3 +162,15 @@ class RetentionForm(forms.Form):
         min_value=30,
         max_value=3650,
     )
+
+
+class RevealForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why do you need to see it?"),
+        choices=[
+            ("triage", _("To understand the case")),
+            ("takedown", _("To prepare a removal request")),
+            ("police", _("To prepare a police referral")),
+            ("family", _("The family asked me to check it")),
+        ],
+    )

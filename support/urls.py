@@ -20,6 +20,20 @@ urlpatterns = [
         name="invitation-revoke",
     ),
     path(ORG + "cases/<uuid:case>/", views.case_detail, name="case-detail"),
+    path(
+        ORG + "cases/<uuid:case>/files/<uuid:file>/blurred", views.file_blurred, name="file-blurred"
+    ),
+    path(
+        ORG + "cases/<uuid:case>/files/<uuid:file>/reveal/", views.file_reveal, name="file-reveal"
+    ),
+    path(
+        ORG + "cases/<uuid:case>/files/<uuid:file>/preview", views.file_preview, name="file-preview"
+    ),
+    path(
+        ORG + "cases/<uuid:case>/files/<uuid:file>/original",
+        views.file_download,
+        name="file-download",
+    ),
     path(ORG + "cases/<uuid:case>/<slug:action>/", views.case_action, name="case-action"),
     path(ORG + "incidents/", views.incidents, name="incidents"),
     path(ORG + "incidents/<uuid:incident>/", views.incident_detail, name="incident-detail"),

@@ -1,4 +1,5 @@
 import io
+import time
 
 import qrcode
 import qrcode.image.svg
@@ -9,6 +10,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,6 +20,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+
+from vault import audit
+from vault.http import blob_response
 
 from . import casework, selectors, services
 from .casework import TRANSITIONS
@@ -32,6 +37,7 @@ from .forms import (
     ReferralForm,
     ReplyForm,
     RetentionForm,
+    RevealForm,
     RoleForm,
     StatusForm,
     TaskForm,
@@ -262,6 +268,7 @@ def case_detail(request, org, case):
         "notes": case.notes.select_related("author__user"),
         "tasks": case.tasks.all(),
         "referrals": case.referrals.select_related("by__user"),
+        "files": case.files.select_related("blob"),
         "status_form": StatusForm(initial={"status": case.status}),
         "allowed_statuses": TRANSITIONS.get(case.status, set()),
         "assign_form": AssignForm(
@@ -474,4 +481,102 @@ def retention_settings(request, org):
         request,
         "support/retention.html",
         {"membership": membership, "organisation": membership.organisation, "form": form},
+    )
+
+
+# --- Evidence files (blurred by default) ------------------------------------------------
+REVEAL_SECONDS = 10 * 60
+
+
+def _case_file(request, org, case, file):
+    membership, case = get_case_for_user(request.user, org, case)
+    context_file = case.files.select_related("blob").filter(uuid=file).first()
+    if context_file is None:
+        raise Http404
+    return membership, case, context_file
+
+
+def _derivative(context_file, kind):
+    derivative = context_file.blob.derivatives.filter(kind=kind, state="stored").first()
+    if derivative is None:
+        raise Http404
+    return derivative
+
+
+def _staff_actor(request, membership):
+    return audit.Actor.user(request.user, role=membership.role, origin=origin(request))
+
+
+@login_required
+def file_blurred(request, org, case, file):
+    """The strongly blurred derivative: what staff see unless they choose otherwise."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    return blob_response(
+        _derivative(context_file, "blurred"),
+        actor=_staff_actor(request, membership),
+        organisation_id=membership.organisation.uuid,
+    )
+
+
+@login_required
+def file_reveal(request, org, case, file):
+    """A deliberate, audited step: the reason is recorded before anything is shown."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    form = RevealForm(request.POST if request.method == "POST" else None)
+    revealed = request.session.get("revealed", {})
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            audit.record(
+                "evidence.revealed",
+                actor=_staff_actor(request, membership),
+                object_type="case",
+                object_id=case.uuid,
+                organisation_id=membership.organisation.uuid,
+                data={"file": str(context_file.uuid), "reason": form.cleaned_data["reason"]},
+            )
+        revealed[str(context_file.uuid)] = time.time()
+        request.session["revealed"] = revealed
+        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
+    shown = time.time() - revealed.get(str(context_file.uuid), 0) < REVEAL_SECONDS
+    return render(
+        request,
+        "support/file_reveal.html",
+        {
+            "membership": membership,
+            "organisation": membership.organisation,
+            "case": case,
+            "file": context_file,
+            "form": form,
+            "shown": shown,
+            "metadata": context_file.blob.metadata() if shown else {},
+            "can_download": membership.role == Role.COORDINATOR,
+        },
+    )
+
+
+@login_required
+def file_preview(request, org, case, file):
+    """The metadata-free full preview, only within minutes of an audited reveal."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    revealed_at = request.session.get("revealed", {}).get(str(context_file.uuid), 0)
+    if time.time() - revealed_at >= REVEAL_SECONDS:
+        raise PermissionDenied
+    return blob_response(
+        _derivative(context_file, "preview"),
+        actor=_staff_actor(request, membership),
+        purpose="reveal",
+        organisation_id=membership.organisation.uuid,
+    )
+
+
+@login_required
+def file_download(request, org, case, file):
+    """The original, always as an attachment, for coordinators only; audited."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    if membership.role != Role.COORDINATOR:
+        raise PermissionDenied
+    return blob_response(
+        context_file.blob,
+        actor=_staff_actor(request, membership),
+        organisation_id=membership.organisation.uuid,
     )

@@ -6,9 +6,11 @@ from allauth.mfa.totp.internal.auth import hotp_value, yield_hotp_counters_from_
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from support.models import Membership, Role
+from support.models import ContextFile, Membership, Role
 from support.services import invite_member
 from tests.factories import PASSWORD, client_for, make_member
+from vault import services as vault_services
+from vault.audit import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +55,10 @@ def route_values(org_x, org_admin, caseworker, coordinator):
         },
     )
     incident = casework.create_incident(acting=coordinator, title="Incidente")
+    blob = vault_services.store_stream([b"chat export"], actor=Actor.system("tests"))
+    context_file = ContextFile.objects.create(case=case, blob=blob)
     return {
+        "file": context_file.uuid,
         "org": org_x.uuid,
         "member": caseworker.uuid,
         "invitation": invitation.uuid,
