@@ -172,6 +172,9 @@ class ContactPreference(models.TextChoices):
     PHONE = "phone", _("Phone")
 
 
+LIVE = models.Q(destroyed_at=None)
+
+
 class Case(models.Model):
     """One family's report and everything that follows from it."""
 
@@ -209,10 +212,38 @@ class Case(models.Model):
     destroyed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Partial on live cases (tombstones excluded), so counts and queues can be
+        # index-only scans.
         indexes = [
-            models.Index(fields=["organisation", "status", "priority", "created_at"]),
-            models.Index(fields=["organisation", "assignee", "status"]),
-            models.Index(fields=["incident", "status"]),
+            models.Index(
+                fields=["organisation", "status", "priority", "created_at"],
+                condition=LIVE,
+                name="case_org_status",
+            ),
+            # The default queue: every open case, most urgent first.
+            models.Index(
+                fields=["organisation", "priority", "created_at", "id"],
+                condition=LIVE,
+                name="case_org_queue",
+            ),
+            models.Index(
+                fields=["organisation", "assignee", "status"],
+                condition=LIVE,
+                name="case_org_assignee",
+            ),
+            models.Index(
+                fields=["organisation", "created_at"], condition=LIVE, name="case_org_created"
+            ),
+            models.Index(
+                fields=["incident", "status", "priority"],
+                condition=LIVE,
+                name="case_incident_status",
+            ),
+            models.Index(
+                fields=["incident", "priority", "created_at"],
+                condition=LIVE,
+                name="case_incident_queue",
+            ),
         ]
 
     def __str__(self):
@@ -322,6 +353,13 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["case"],
+                name="unread_family_messages",
+                condition=models.Q(from_family=True, read_at=None),
+            )
+        ]
 
     def __str__(self):
         return f"message {self.uuid}"

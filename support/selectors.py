@@ -18,7 +18,18 @@ from vault import normalize
 from vault.fields import blind_index
 from vault.models import AuditEvent
 
-from .models import Case, CaseLink, CaseStatus, Identifier, Location, Message, Priority, Role, Task
+from .models import (
+    Case,
+    CaseLink,
+    CaseStatus,
+    Identifier,
+    Location,
+    Message,
+    Priority,
+    Referral,
+    Role,
+    Task,
+)
 from .permissions import visible_cases
 
 STAFF_WORDS = {
@@ -71,12 +82,14 @@ def queue(membership, data: dict):
     cases = visible_cases(membership).select_related("assignee__user", "incident")
     q = (data.get("q") or "").strip()
     if q:
+        # Index lookups first (few rows), then the cases by primary key: an OR of
+        # subqueries would make PostgreSQL test every case of the organisation.
         locations, identifiers = _search_indexes(q)
-        cases = cases.filter(
-            Q(reference=q.upper())
-            | Q(Exists(Location.objects.filter(case=OuterRef("pk"), index__in=locations)))
-            | Q(Exists(Identifier.objects.filter(case=OuterRef("pk"), index__in=identifiers)))
+        ids = set(Location.objects.filter(index__in=locations).values_list("case_id", flat=True))
+        ids |= set(
+            Identifier.objects.filter(index__in=identifiers).values_list("case_id", flat=True)
         )
+        cases = cases.filter(Q(reference=q.upper()) | Q(id__in=ids))
     if data.get("status"):
         cases = cases.filter(status=data["status"])
     else:
@@ -127,8 +140,9 @@ def home_sections(membership) -> dict:
         "overdue": Task.objects.filter(case__in=cases, done_at=None, due__lt=today)
         .select_related("case")
         .order_by("due")[:10],
+        # From the (few) unread messages to their cases, not the other way round.
         "unread": cases.filter(
-            Exists(Message.objects.filter(case=OuterRef("pk"), from_family=True, read_at=None))
+            id__in=Message.objects.filter(from_family=True, read_at=None).values("case_id")
         ).order_by("-updated_at")[:10],
     }
 
@@ -172,17 +186,27 @@ def case_links(case, membership) -> list[dict]:
     return out
 
 
+def _status_counts(cases) -> tuple[dict[str, int], int]:
+    """Cases per status, and open urgent cases, in one grouped query."""
+    rows = cases.values("status").annotate(
+        n=Count("id"), urgent=Count("id", filter=Q(priority=Priority.URGENT))
+    )
+    by_status = {r["status"]: r["n"] for r in rows}
+    urgent = sum(r["urgent"] for r in rows if r["status"] != CaseStatus.CLOSED)
+    return by_status, urgent
+
+
 def incident_summary(incident, membership) -> dict:
     """Aggregate figures for an incident; case rows only for cases the viewer may open."""
-    cases = Case.objects.filter(incident=incident, destroyed_at=None)
-    by_status = dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    by_status, urgent = _status_counts(Case.objects.filter(incident=incident, destroyed_at=None))
     links = CaseLink.objects.filter(case_a__incident=incident)
     visible = visible_cases(membership).filter(incident=incident)
+    referred = Referral.objects.filter(case__incident=incident).values("case_id").distinct()
     return {
-        "families": cases.count(),
+        "families": sum(by_status.values()),
         "by_status": [(label, by_status.get(value, 0)) for value, label in CaseStatus.choices],
-        "urgent": cases.filter(priority=Priority.URGENT).exclude(status=CaseStatus.CLOSED).count(),
-        "referrals": cases.filter(referrals__isnull=False).distinct().count(),
+        "urgent": urgent,
+        "referrals": referred.count(),
         "image_links": links.filter(kind=CaseLink.Kind.IMAGE).count(),
         "account_links": links.filter(kind=CaseLink.Kind.ACCOUNT).count()
         if membership.role == Role.COORDINATOR
@@ -211,12 +235,10 @@ def dashboard(membership) -> dict:
         c.wait.total_seconds() / 3600
         for c in responded.only("created_at", "first_response_at")[:5000]
     )
-    by_status = dict(cases.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    by_status, urgent = _status_counts(cases)
     return {
         "by_status": [(str(label), by_status.get(value, 0)) for value, label in CaseStatus.choices],
         "weekly": [(w["week"].date().isoformat(), w["n"]) for w in weekly],
-        "urgent_open": cases.filter(priority=Priority.URGENT)
-        .exclude(status=CaseStatus.CLOSED)
-        .count(),
+        "urgent_open": urgent,
         "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
     }

@@ -42,7 +42,19 @@ def fake_image(tmp_path):
     return path
 
 
-def test_a_parent_files_a_report_and_comes_back(phone_page, live_server, org_x, fake_image):
+@pytest.fixture
+def screenshots(tmp_path):
+    paths = []
+    for i, colour in enumerate([(230, 230, 230), (20, 20, 20)]):
+        path = tmp_path / f"captura-{i}.png"
+        Image.new("RGB", (390, 844), colour).save(path, "PNG")
+        paths.append(path)
+    return paths
+
+
+def test_a_parent_files_a_report_and_comes_back(
+    phone_page, live_server, org_x, fake_image, screenshots
+):
     page, base = phone_page, live_server.url
     image_bytes = fake_image.read_bytes()
     sent_bodies: list[bytes] = []
@@ -82,6 +94,14 @@ def test_a_parent_files_a_report_and_comes_back(phone_page, live_server, org_x, 
         ".length === 1"
     )
     assert page.locator("img").count() == 0  # the image is never shown
+    # Two context files (screenshots of the chat), each with its own progress bar.
+    page.set_input_files("#context-files", [str(p) for p in screenshots])
+    page.locator("form[data-upload-form] button[type=submit]").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-upload-list] progress').length === 2 &&"
+        " [...document.querySelectorAll('[data-upload-list] progress')].every(p => p.value === 100)"
+    )
+    assert page.locator("[data-upload-list] .file-failed").count() == 0
     page.get_by_role("button", name="Continuar").click()
     # 6. consent
     check_page()
@@ -106,6 +126,7 @@ def test_a_parent_files_a_report_and_comes_back(phone_page, live_server, org_x, 
     assert fingerprint.sha256 == hashlib.sha256(image_bytes).hexdigest()
     assert len(fingerprint.pdq) == 64
     assert case.locations.count() == 3
+    assert sorted(f.blob.filename() for f in case.files.all()) == ["captura-0.png", "captura-1.png"]
     # The image's bytes never left the phone, in any request.
     assert not any(image_bytes[1000:1064] in body for body in sent_bodies)
 
