@@ -4,50 +4,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('support', '0004_context_files'),
+        ("support", "0004_context_files"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='case',
-            name='support_cas_organis_6624ae_idx',
+            model_name="case",
+            name="support_cas_organis_6624ae_idx",
         ),
         migrations.RemoveIndex(
-            model_name='case',
-            name='support_cas_organis_cf1331_idx',
+            model_name="case",
+            name="support_cas_organis_cf1331_idx",
         ),
         migrations.RemoveIndex(
-            model_name='case',
-            name='support_cas_inciden_7a9eac_idx',
+            model_name="case",
+            name="support_cas_inciden_7a9eac_idx",
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['organisation', 'status', 'priority', 'created_at'], name='case_org_status'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["organisation", "status", "priority", "created_at"],
+                name="case_org_status",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['organisation', 'priority', 'created_at', 'id'], name='case_org_queue'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["organisation", "priority", "created_at", "id"],
+                name="case_org_queue",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['organisation', 'assignee', 'status'], name='case_org_assignee'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["organisation", "assignee", "status"],
+                name="case_org_assignee",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['organisation', 'created_at'], name='case_org_created'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["organisation", "created_at"],
+                name="case_org_created",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['incident', 'status', 'priority'], name='case_incident_status'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["incident", "status", "priority"],
+                name="case_incident_status",
+            ),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(condition=models.Q(('destroyed_at', None)), fields=['incident', 'priority', 'created_at'], name='case_incident_queue'),
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("destroyed_at", None)),
+                fields=["incident", "priority", "created_at"],
+                name="case_incident_queue",
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('from_family', True), ('read_at', None)), fields=['case'], name='unread_family_messages'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("from_family", True), ("read_at", None)),
+                fields=["case"],
+                name="unread_family_messages",
+            ),
         ),
     ]
