@@ -449,6 +449,7 @@ def family_status(request):
             "message_form": message_form,
             "links_form": links_form,
             "files": case.files.select_related("blob"),
+            "idle_timeout": FAMILY_IDLE_TIMEOUT,
             "shared_notes": case.notes.filter(shared_with_family=True),
         },
     )

@@ -317,9 +317,31 @@ def expiring_cases(now=None):
     ).annotate(expires_at=expires)
 
 
-def run_retention(now=None) -> dict:
-    """Daily: warn coordinators 30 days ahead, destroy what has expired."""
+DRAFT_LIFETIME = timedelta(days=7)
+
+
+def purge_abandoned_drafts(now=None) -> int:
+    """Reports started and never sent: after a week their answers and files go."""
+    from .models import ReportDraft
+
     now = now or timezone.now()
+    purged = 0
+    for draft in ReportDraft.objects.filter(updated_at__lt=now - DRAFT_LIFETIME):
+        with transaction.atomic():
+            for context_file in draft.files.select_related("blob"):
+                vault_services.destroy_blob(
+                    context_file.blob, actor=audit.Actor.system("draft-expiry")
+                )
+                context_file.delete()
+            draft.delete()
+            purged += 1
+    return purged
+
+
+def run_retention(now=None) -> dict:
+    """Daily: warn coordinators 30 days ahead, destroy what has expired, drop old drafts."""
+    now = now or timezone.now()
+    drafts = purge_abandoned_drafts(now)
     destroyed = 0
     for case in expiring_cases(now).filter(expires_at__lte=now):
         with transaction.atomic():
@@ -344,4 +366,4 @@ def run_retention(now=None) -> dict:
             Case.objects.filter(pk=case.pk).update(retention_warned_at=now)
             outbox.enqueue("support.warn_retention", case=case.uuid)
             warned += 1
-    return {"destroyed": destroyed, "warned": warned}
+    return {"destroyed": destroyed, "warned": warned, "drafts": drafts}

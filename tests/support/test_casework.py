@@ -349,8 +349,8 @@ def test_coordinators_are_warned_30_days_before_expiry(coordinator, org_x):
     a = Case.objects.get(reference=submit(walk(Client()))[0])
     casework.change_status(acting=coordinator, case=a, status="closed")
     soon = timezone.now() + timezone.timedelta(days=org_x.retention_days - 10)
-    assert casework.run_retention(now=soon) == {"destroyed": 0, "warned": 1}
-    assert casework.run_retention(now=soon) == {"destroyed": 0, "warned": 0}  # once
+    assert casework.run_retention(now=soon)["warned"] == 1
+    assert casework.run_retention(now=soon)["warned"] == 0  # once
 
 
 def test_an_approved_erasure_request_destroys_the_case(coordinator, case):
@@ -379,3 +379,21 @@ def test_retention_settings_are_for_org_admins_within_range(org_admin, coordinat
     org_x.refresh_from_db()
     assert org_x.retention_days == 730
     assert client_for(coordinator).get(page).status_code == 403
+
+
+def test_abandoned_drafts_and_their_files_are_destroyed_after_a_week(org_x):
+    from support.models import ContextFile, ReportDraft
+    from vault import services as vault_services
+    from vault.audit import Actor
+
+    client = walk(Client(), {k: v for k, v in GOOD.items() if k in ("who", "what")})
+    draft = ReportDraft.objects.get()
+    blob = vault_services.store_stream([b"captura"], actor=Actor.system("tests"))
+    ContextFile.objects.create(draft=draft, blob=blob)
+    assert casework.run_retention()["drafts"] == 0  # fresh: kept
+    later = timezone.now() + casework.DRAFT_LIFETIME + timezone.timedelta(hours=1)
+    assert casework.run_retention(now=later)["drafts"] == 1
+    assert not ReportDraft.objects.exists() and not ContextFile.objects.exists()
+    blob.refresh_from_db()
+    assert blob.state == "destroyed"
+    assert client.get(reverse("reporting:step", args=["where"])).url == reverse("reporting:report")
