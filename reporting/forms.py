@@ -45,7 +45,7 @@ WHAT_HAPPENED = [
 ]
 
 
-def _lines(text: str, *, field_label: str) -> list[str]:
+def _lines(text: str) -> list[str]:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if len(lines) > MAX_LINES:
         raise forms.ValidationError(
@@ -71,6 +71,15 @@ def _each(lines: list[str], normaliser, message) -> list[str]:
     if bad:
         raise forms.ValidationError(message, params={"lines": ", ".join(bad)})
     return out
+
+
+def _links(text: str) -> list[str]:
+    """One web address per line, each normalised (vault.normalize.normalise_url)."""
+    return _each(
+        _lines(text),
+        normalize.normalise_url,
+        _("We could not read the link on line %(lines)s. Copy it again, complete."),
+    )
 
 
 class StepForm(forms.Form):
@@ -158,7 +167,7 @@ class UrgentForm(StepForm):
     )
 
     def clean_payments(self):
-        lines = _lines(self.cleaned_data["payments"], field_label="payments")
+        lines = _lines(self.cleaned_data["payments"])
         for line in lines:
             if not re.fullmatch(r"[\w .:+/-]{4,120}", line):
                 raise forms.ValidationError(
@@ -206,20 +215,10 @@ class WhereForm(StepForm):
     )
 
     def clean_urls(self):
-        lines = _lines(self.cleaned_data["urls"], field_label="urls")
-        return _each(
-            lines,
-            normalize.normalise_url,
-            _("We could not read the link on line %(lines)s. Copy it again, complete."),
-        )
+        return _links(self.cleaned_data["urls"])
 
     def clean_groups(self):
-        lines = _lines(self.cleaned_data["groups"], field_label="groups")
-        return _each(
-            lines,
-            normalize.normalise_url,
-            _("We could not read the link on line %(lines)s. Copy it again, complete."),
-        )
+        return _links(self.cleaned_data["groups"])
 
     def clean(self):
         data = super().clean()
@@ -262,18 +261,18 @@ class InvolvedForm(StepForm):
 
     def clean_phones(self):
         return _each(
-            _lines(self.cleaned_data["phones"], field_label="phones"),
+            _lines(self.cleaned_data["phones"]),
             normalize.normalise_phone,
             _("The phone number on line %(lines)s is not complete or not valid."),
         )
 
     def clean_names(self):
-        return [n[:120] for n in _lines(self.cleaned_data["names"], field_label="names")]
+        return [n[:120] for n in _lines(self.cleaned_data["names"])]
 
     def clean(self):
         data = super().clean()
         platform = data.get("platform") or None
-        raw = _lines(data.get("handles", ""), field_label="handles") if "handles" in data else []
+        raw = _lines(data.get("handles", "")) if "handles" in data else []
         handles, bad = [], []
         for number, line in enumerate(raw, start=1):
             detected = normalize.detect_platform(line) if "/" in line else None
@@ -421,8 +420,4 @@ class MoreLinksForm(forms.Form):
     )
 
     def clean_urls(self):
-        return _each(
-            _lines(self.cleaned_data["urls"], field_label="urls"),
-            normalize.normalise_url,
-            _("We could not read the link on line %(lines)s. Copy it again, complete."),
-        )
+        return _links(self.cleaned_data["urls"])

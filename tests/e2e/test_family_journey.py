@@ -5,10 +5,10 @@ import io
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
 
 from support.models import Case, Fingerprint, Message
+from tests.e2e.axe import axe_problems
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,15 +17,6 @@ URLS = [
     "https://t.me/canal_falso/15",
     "https://x.com/cuenta_falsa/status/1700000000000000000",
 ]
-
-
-def axe_problems(page) -> list:
-    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]})
-    return [
-        (v["id"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.fixture

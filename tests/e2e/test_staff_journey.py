@@ -2,25 +2,16 @@
 
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
-from axe_playwright_python.sync_playwright import Axe
 
 from support import services
 from support.models import Case, Referral, Role
+from tests.e2e.axe import axe_problems
 from tests.factories import PASSWORD, client_for, make_member, make_user
 from vault.audit import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-
-
-def axe_problems(page) -> list:
-    results = Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]})
-    return [
-        (v["id"], [n["target"] for n in v["nodes"]][:3])
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 @pytest.fixture
