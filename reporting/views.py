@@ -300,10 +300,13 @@ def report_check(request):
                 request, _("Too many reports were sent from here. Please try again in an hour.")
             )
             return redirect("reporting:check")
+        # Only the steps that apply now: answers to a step the family later made
+        # irrelevant (say, unticking "asking for money") are not sent.
+        active = set(_active_steps(answers))
         case, code = services.submit_report(
             organisation=organisation,
             incident=incident,
-            answers=answers,
+            answers={k: v for k, v in answers.items() if k in active},
             draft=draft,
             origin=origin(request),
         )

@@ -286,7 +286,7 @@ def case_detail(request, org, case):
 
 
 def _act(request, membership, case, action):
-    """Run one case action from its form; returns an error message or None."""
+    """Run one case action; returns the invalid form if its input was refused, else None."""
     origin_ = origin(request)
     post = request.POST
     members = _members_with_case_access(membership.organisation)
@@ -299,52 +299,52 @@ def _act(request, membership, case, action):
             casework.change_status(
                 acting=membership, case=case, status=form.cleaned_data["status"], origin=origin_
             )
-            return None, form
+            return None
     elif action == "assign":
         form = AssignForm(post, members=members)
         if form.is_valid():
             chosen = form.cleaned_data["assignee"]
             assignee = members.filter(uuid=chosen).first() if chosen else None
             casework.assign_case(acting=membership, case=case, assignee=assignee, origin=origin_)
-            return None, form
+            return None
     elif action == "take":
         casework.assign_case(acting=membership, case=case, assignee=membership, origin=origin_)
-        return None, None
+        return None
     elif action == "priority":
         form = PriorityForm(post)
         if form.is_valid():
             casework.set_priority(
                 acting=membership, case=case, priority=form.cleaned_data["priority"], origin=origin_
             )
-            return None, form
+            return None
     elif action == "note":
         form = NoteForm(post)
         if form.is_valid():
             casework.add_note(acting=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None, form
+            return None
     elif action == "reply":
         form = ReplyForm(post)
         if form.is_valid():
             casework.reply_to_family(
                 acting=membership, case=case, body=form.cleaned_data["body"], origin=origin_
             )
-            return None, form
+            return None
     elif action == "task":
         form = TaskForm(post)
         if form.is_valid():
             casework.add_task(acting=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None, form
+            return None
     elif action == "task-done":
         task = case.tasks.filter(uuid=post.get("task")).first()
         if task is None:
             raise Http404
         casework.complete_task(acting=membership, task=task, origin=origin_)
-        return None, None
+        return None
     elif action == "referral":
         form = ReferralForm(post)
         if form.is_valid():
             casework.log_referral(acting=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None, form
+            return None
     elif action == "incident":
         chosen = post.get("incident")
         incident = (
@@ -355,20 +355,20 @@ def _act(request, membership, case, action):
         if chosen and incident is None:
             raise Http404
         casework.set_case_incident(acting=membership, case=case, incident=incident, origin=origin_)
-        return None, None
+        return None
     elif action == "hold":
         casework.set_legal_hold(
             acting=membership, case=case, hold=post.get("hold") == "on", origin=origin_
         )
-        return None, None
+        return None
     elif action == "erasure":
         casework.decide_erasure(
             acting=membership, case=case, approve=post.get("approve") == "yes", origin=origin_
         )
-        return None, None
+        return None
     else:
         raise Http404
-    return form, form
+    return form
 
 
 @require_POST
@@ -376,7 +376,7 @@ def _act(request, membership, case, action):
 def case_action(request, org, case, action):
     membership, case = get_case_for_user(request.user, org, case)
     try:
-        failed, _form = _act(request, membership, case, action)
+        failed = _act(request, membership, case, action)
     except services.ServiceError as exc:
         messages.error(request, service_message(exc.code))
     else:

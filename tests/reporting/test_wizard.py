@@ -315,3 +315,19 @@ def test_a_report_sent_while_redis_is_down_is_saved_and_processed_later(
     assert outbox.sweep() == 1
     row.refresh_from_db()
     assert row.dispatched_at is not None
+
+
+def test_answers_to_a_step_that_no_longer_applies_are_not_sent(org_x):
+    client = Client()
+    client.get(reverse("reporting:report"))
+    client.post(reverse("reporting:step", args=["who"]), GOOD["who"])
+    client.post(reverse("reporting:step", args=["what"]), {"categories": ["sextortion"]})
+    client.post(reverse("reporting:step", args=["urgent"]), {"payments": "ES91 2100 0418 4502"})
+    # The family goes back and says nobody asked for money after all.
+    client.post(reverse("reporting:step", args=["what"]), {"categories": ["fake_images"]})
+    for step in ["where", "involved", "evidence", "consent"]:
+        client.post(reverse("reporting:step", args=[step]), GOOD[step])
+    reference, _ = submit(client)
+    case = Case.objects.get(reference=reference)
+    assert not case.is_sextortion
+    assert not case.identifiers.filter(kind="payment").exists()
