@@ -367,3 +367,32 @@ def run_retention(now=None) -> dict:
             outbox.enqueue("support.warn_retention", case=case.uuid)
             warned += 1
     return {"destroyed": destroyed, "warned": warned, "drafts": drafts}
+
+
+MAX_LABELS = 10
+
+
+def label_index(text: str) -> str:
+    from vault.fields import blind_index
+
+    return blind_index(" ".join(text.split()).casefold(), domain="label")
+
+
+@transaction.atomic
+def set_labels(*, acting: Membership, case: Case, labels: list[str], origin: str = "") -> None:
+    """Replace the case's labels (each trimmed, at most 40 characters, at most ten)."""
+    from .models import CaseLabel
+
+    clean = []
+    for text in labels:
+        text = " ".join(text.split())[:40]
+        if text and label_index(text) not in {label_index(c) for c in clean}:
+            clean.append(text)
+    if len(clean) > MAX_LABELS:
+        raise ServiceError("too-many-labels")
+    case.labels.all().delete()
+    for text in clean:
+        label = CaseLabel(case=case, index=label_index(text))
+        label.value = text
+        label.save()
+    _event(case, "case.labels_changed", acting, origin, {"count": len(clean)})

@@ -67,6 +67,7 @@ class QueueFilterForm(forms.Form):
     age_band = forms.ChoiceField(
         label=_("Age"), choices=[("", _("Any")), *AgeBand.choices], required=False
     )
+    label = forms.CharField(label=_("Label"), required=False, max_length=40)
     since = forms.DateField(
         label=_("Received from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -108,6 +109,18 @@ class AssignForm(forms.Form):
             ("", _("Nobody")),
             *[(str(m.uuid), m.user.email) for m in members],
         ]
+
+
+class LabelsForm(forms.Form):
+    labels = forms.CharField(
+        label=_("Labels"),
+        help_text=_("Separated by commas, for example: school, pending police report."),
+        required=False,
+        max_length=500,
+    )
+
+    def clean_labels(self):
+        return [t for t in self.cleaned_data["labels"].split(",") if t.strip()]
 
 
 class PriorityForm(forms.Form):

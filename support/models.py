@@ -501,3 +501,20 @@ class ContextFile(models.Model):
 
     def __str__(self):
         return f"file {self.uuid}"
+
+
+class CaseLabel(models.Model):
+    """A staff label on a case ("colegio", "pendiente de denuncia"): encrypted, and
+    findable through its blind index, since a label can name a place or a person."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labels")
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    value_sealed = models.TextField()
+    value = Sealed("value_sealed")
+    index = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "index"], name="one_label_per_case")]
+
+    def __str__(self):
+        return f"label {self.uuid}"

@@ -111,26 +111,28 @@ def queue(membership, data: dict):
         )
     if data.get("age_band"):
         cases = cases.filter(age_band=data["age_band"])
+    if data.get("label"):
+        from .casework import label_index
+
+        cases = cases.filter(labels__index=label_index(data["label"]))
     if data.get("since"):
         cases = cases.filter(created_at__date__gte=data["since"])
     if data.get("until"):
         cases = cases.filter(created_at__date__lte=data["until"])
     unread = Message.objects.filter(case=OuterRef("pk"), from_family=True, read_at=None)
     cases = cases.annotate(has_unread=Exists(unread))
-    order = data.get("order") or "priority"
-    return cases.order_by(
-        *{
-            "priority": ["priority", "created_at"],
-            "newest": ["-created_at"],
-            "oldest": ["created_at"],
-        }[order],
-        "id",
-    )
+    orderings = {
+        "priority": ["priority", "created_at"],
+        "newest": ["-created_at"],
+        "oldest": ["created_at"],
+    }
+    order = orderings[data.get("order") or "priority"]
+    return cases.prefetch_related("labels").order_by(*order, "id")
 
 
 def home_sections(membership) -> dict:
     """The four short lists at the top of the staff home."""
-    cases = visible_cases(membership).select_related("assignee__user")
+    cases = visible_cases(membership).select_related("assignee__user").prefetch_related("labels")
     today = timezone.localdate()
     return {
         "triage": cases.filter(status=CaseStatus.NEW).order_by("priority", "created_at")[:10],
@@ -211,9 +213,9 @@ def incident_summary(incident, membership) -> dict:
         "account_links": links.filter(kind=CaseLink.Kind.ACCOUNT).count()
         if membership.role == Role.COORDINATOR
         else None,
-        "visible": visible.select_related("assignee__user").order_by("priority", "created_at")[
-            :200
-        ],
+        "visible": visible.select_related("assignee__user")
+        .prefetch_related("labels")
+        .order_by("priority", "created_at")[:50],
     }
 
 

@@ -31,6 +31,7 @@ from .forms import (
     AssignForm,
     IncidentForm,
     InviteForm,
+    LabelsForm,
     NoteForm,
     PriorityForm,
     QueueFilterForm,
@@ -70,6 +71,7 @@ SERVICE_MESSAGES = {
     "bad-retention": gettext_lazy("Choose between 30 and 3650 days."),
     "legal-hold": gettext_lazy("The case is on legal hold: lift the hold first."),
     "no-request": gettext_lazy("The family has not asked for erasure."),
+    "too-many-labels": gettext_lazy("A case can have at most ten labels."),
 }
 
 
@@ -275,6 +277,9 @@ def case_detail(request, org, case):
             members=members, initial={"assignee": case.assignee.uuid if case.assignee else ""}
         ),
         "priority_form": PriorityForm(initial={"priority": case.priority}),
+        "labels_form": LabelsForm(
+            initial={"labels": ", ".join(label.value for label in case.labels.all())}
+        ),
         "note_form": NoteForm(),
         "reply_form": ReplyForm(),
         "task_form": TaskForm(),
@@ -310,6 +315,13 @@ def _act(request, membership, case, action):
     elif action == "take":
         casework.assign_case(acting=membership, case=case, assignee=membership, origin=origin_)
         return None
+    elif action == "labels":
+        form = LabelsForm(post)
+        if form.is_valid():
+            casework.set_labels(
+                acting=membership, case=case, labels=form.cleaned_data["labels"], origin=origin_
+            )
+            return None
     elif action == "priority":
         form = PriorityForm(post)
         if form.is_valid():
