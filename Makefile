@@ -36,8 +36,8 @@ bench: $(STAMP)
 # fresh machine needs no gettext tools. After editing a .po, run this (needs msgfmt).
 messages: export DEBUG = true
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l es --ignore ".venv/*" --ignore "var/*" --no-obsolete
-	$(PY) manage.py makemessages -d djangojs -l es -l en --ignore ".venv/*" --ignore "var/*" --ignore "static/vendor/*" --no-obsolete
+	$(PY) manage.py makemessages -l es --ignore ".venv/*" --ignore "var/*" --ignore "tests/*" --ignore "bench/*" --ignore "static/vendor/*" --no-obsolete
+	$(PY) manage.py makemessages -d djangojs -l es --ignore ".venv/*" --ignore "var/*" --ignore "static/vendor/*" --no-obsolete
 	$(PY) manage.py compilemessages --ignore ".venv/*"
 
 clean:
