@@ -17,6 +17,7 @@ FAMILY_WORDS = {
     "notice.removed": _("A platform removed the images."),
     "referral.logged": _("Your case was passed to another service that can help."),
     "case.links_added": _("You added more links."),
+    "case.files_added": _("You sent more files."),
     "consent.withdrawn": _("You withdrew a permission."),
     "case.erasure_requested": _("You asked for the case to be deleted."),
     "message.from_family": _("You sent a message."),
