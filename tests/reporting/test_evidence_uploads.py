@@ -109,6 +109,7 @@ def test_a_signed_in_family_adds_a_file_later_and_it_is_processed(org_x):
         {"files": [SimpleUploadedFile("perfil.png", screenshot_bytes(), "image/png")]},
     )
     assert response.url == reverse("reporting:status")
+    assert "Enviaste más archivos." in family.get(reverse("reporting:status")).content.decode()
     context_file = ContextFile.objects.get()
     row = OutboxMessage.objects.get(task="support.process_evidence")
     from support.tasks import process_evidence
