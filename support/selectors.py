@@ -43,6 +43,8 @@ STAFF_WORDS = {
     "case.priority_changed": _("Priority changed"),
     "case.incident_set": _("Incident changed"),
     "case.links_added": _("The family added links"),
+    "case.files_added": _("The family sent files"),
+    "case.labels_changed": _("Labels changed"),
     "case.erasure_requested": _("The family asked for erasure"),
     "case.erasure_approved": _("Erasure approved"),
     "case.erasure_refused": _("Erasure refused"),

@@ -105,3 +105,29 @@ def test_destroying_the_case_shreds_its_files(coordinator, evidence):
     assert blob.state == "destroyed" and blob.wrapped_dek is None
     with pytest.raises(vault_services.BlobUnavailable):
         vault_services.open_blob(blob, actor=Actor.system("t"), purpose="open")
+
+
+def test_the_staff_timeline_words_every_event_it_shows(coordinator, evidence):
+    """No raw event code (say "case.labels_changed") ever reaches a staff member."""
+    import re
+
+    from support import casework, services
+
+    case, context_file = evidence
+    client = client_for(coordinator)
+    client.post(file_url("file-reveal", case, context_file), {"reason": "triage"})
+    casework.set_labels(acting=coordinator, case=case, labels=["colegio"])
+    casework.change_status(acting=coordinator, case=case, status="triaged")
+    casework.add_note(acting=coordinator, case=case, body="n", shared=True)
+    casework.reply_to_family(acting=coordinator, case=case, body="r")
+    services.add_family_links(case=case, urls=["https://t.me/otro"])
+    services.withdraw_consent(case=case, kind="takedown")
+    services.request_erasure(case=case)
+    html = client.get(
+        reverse("support:case-detail", args=[case.organisation.uuid, case.uuid])
+    ).content.decode()
+    timeline = html[html.index('id="timeline-title"') :]
+    assert (
+        re.findall(r"\b(?:case|message|note|task|referral|consent|evidence)\.[a-z_]+\b", timeline)
+        == []
+    )
