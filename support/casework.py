@@ -27,7 +27,7 @@ from .models import (
     Role,
     Task,
 )
-from .services import ServiceError
+from .services import ServiceError, staff_actor
 
 S = CaseStatus
 TRANSITIONS = {
@@ -43,14 +43,10 @@ RETENTION_MAX_DAYS = 3650
 INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
-def _actor(acting: Membership, origin: str) -> audit.Actor:
-    return audit.Actor.user(acting.user, role=acting.role, origin=origin)
-
-
 def _event(case: Case, event: str, acting: Membership, origin: str, data=None) -> None:
     audit.record(
         event,
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="case",
         object_id=case.uuid,
         organisation_id=acting.organisation.uuid,
@@ -200,7 +196,7 @@ def create_incident(*, acting: Membership, title: str, origin: str = "") -> Inci
     incident.save()
     audit.record(
         "incident.created",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="incident",
         object_id=incident.uuid,
         organisation_id=acting.organisation.uuid,
@@ -240,11 +236,25 @@ def set_retention(*, acting: Membership, days: int, origin: str = "") -> None:
     org.save(update_fields=["retention_days"])
     audit.record(
         "organisation.retention_changed",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="organisation",
         object_id=org.uuid,
         organisation_id=org.uuid,
         data={"days": days},
+    )
+
+
+@transaction.atomic
+def record_reveal(
+    *, acting: Membership, case: Case, context_file, reason: str, origin: str = ""
+) -> None:
+    """A staff member chose to see a file unblurred: who, which file, and why."""
+    _event(
+        case,
+        "evidence.revealed",
+        acting,
+        origin,
+        {"file": str(context_file.uuid), "reason": reason},
     )
 
 

@@ -49,7 +49,7 @@ class ServiceError(Exception):
         self.code = code
 
 
-def _actor(membership: Membership, origin: str = "") -> audit.Actor:
+def staff_actor(membership: Membership, origin: str = "") -> audit.Actor:
     return audit.Actor.user(membership.user, role=membership.role, origin=origin)
 
 
@@ -115,7 +115,7 @@ def invite_member(*, acting: Membership, email: str, role: str, origin: str = ""
     invitation.save()
     audit.record(
         "invitation.created",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="invitation",
         object_id=invitation.uuid,
         organisation_id=acting.organisation.uuid,
@@ -185,7 +185,7 @@ def revoke_invitation(*, acting: Membership, invitation: Invitation, origin: str
     invitation.save(update_fields=["revoked_at", "token_sealed"])
     audit.record(
         "invitation.revoked",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="invitation",
         object_id=invitation.uuid,
         organisation_id=acting.organisation.uuid,
@@ -216,7 +216,7 @@ def change_role(*, acting: Membership, target: Membership, role: str, origin: st
     target.save(update_fields=["role"])
     audit.record(
         "membership.role_changed",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="membership",
         object_id=target.uuid,
         organisation_id=acting.organisation.uuid,
@@ -235,7 +235,7 @@ def deactivate_member(*, acting: Membership, target: Membership, origin: str = "
     target.save(update_fields=["is_active", "deactivated_at"])
     audit.record(
         "membership.deactivated",
-        actor=_actor(acting, origin),
+        actor=staff_actor(acting, origin),
         object_type="membership",
         object_id=target.uuid,
         organisation_id=acting.organisation.uuid,

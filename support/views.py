@@ -10,7 +10,6 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +20,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from vault import audit
 from vault.http import blob_response
 
 from . import casework, selectors, services
@@ -397,7 +395,7 @@ def case_action(request, org, case, action):
             messages.error(request, _("Nothing was changed: %(errors)s") % {"errors": errors})
         else:
             messages.success(request, _("Saved."))
-    if case.destroyed_at or Case.objects.filter(pk=case.pk, destroyed_at__isnull=False).exists():
+    if Case.objects.filter(pk=case.pk, destroyed_at__isnull=False).exists():
         return redirect("support:org-home", org=org)
     return redirect("support:case-detail", org=org, case=case.uuid)
 
@@ -515,17 +513,13 @@ def _derivative(context_file, kind):
     return derivative
 
 
-def _staff_actor(request, membership):
-    return audit.Actor.user(request.user, role=membership.role, origin=origin(request))
-
-
 @login_required
 def file_blurred(request, org, case, file):
     """The strongly blurred derivative: what staff see unless they choose otherwise."""
     membership, case, context_file = _case_file(request, org, case, file)
     return blob_response(
         _derivative(context_file, "blurred"),
-        actor=_staff_actor(request, membership),
+        actor=services.staff_actor(membership, origin(request)),
         organisation_id=membership.organisation.uuid,
     )
 
@@ -537,15 +531,13 @@ def file_reveal(request, org, case, file):
     form = RevealForm(request.POST if request.method == "POST" else None)
     revealed = request.session.get("revealed", {})
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            audit.record(
-                "evidence.revealed",
-                actor=_staff_actor(request, membership),
-                object_type="case",
-                object_id=case.uuid,
-                organisation_id=membership.organisation.uuid,
-                data={"file": str(context_file.uuid), "reason": form.cleaned_data["reason"]},
-            )
+        casework.record_reveal(
+            acting=membership,
+            case=case,
+            context_file=context_file,
+            reason=form.cleaned_data["reason"],
+            origin=origin(request),
+        )
         revealed[str(context_file.uuid)] = time.time()
         request.session["revealed"] = revealed
         return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
@@ -575,7 +567,7 @@ def file_preview(request, org, case, file):
         raise PermissionDenied
     return blob_response(
         _derivative(context_file, "preview"),
-        actor=_staff_actor(request, membership),
+        actor=services.staff_actor(membership, origin(request)),
         purpose="reveal",
         organisation_id=membership.organisation.uuid,
     )
@@ -589,6 +581,6 @@ def file_download(request, org, case, file):
         raise PermissionDenied
     return blob_response(
         context_file.blob,
-        actor=_staff_actor(request, membership),
+        actor=services.staff_actor(membership, origin(request)),
         organisation_id=membership.organisation.uuid,
     )
