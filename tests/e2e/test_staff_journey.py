@@ -4,9 +4,9 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
 
 from support import services
-from support.models import Case, Referral, Role
+from support.models import Referral, Role
 from tests.e2e.axe import axe_problems
-from tests.factories import PASSWORD, client_for, make_member, make_user
+from tests.factories import PASSWORD, make_user
 from vault.audit import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -80,20 +80,3 @@ def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
     page.goto(base + f"/staff/o/{org_x.uuid}/incidents/")
     check_page()
     assert {url: p for url, p in problems.items() if p} == {}
-
-
-def test_staff_of_another_organisation_see_none_of_it(org_x, org_y):
-    outsider = make_member(org_y, Role.CASEWORKER)
-    case, _ = services.submit_report(
-        organisation=org_x,
-        incident=None,
-        answers={
-            "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "none"},
-            "what": {"categories": ["fake_images"], "narrative": "Secreto"},
-        },
-    )
-    client = client_for(outsider)
-    home = client.get(f"/staff/o/{org_y.uuid}/").content.decode()
-    assert case.reference not in home
-    assert client.get(f"/staff/o/{org_x.uuid}/cases/{case.uuid}/").status_code == 404
-    assert Case.objects.count() == 1
