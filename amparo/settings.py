@@ -136,6 +136,8 @@ INSTALLED_APPS = [
     "csp",
     "vault",
     "support",
+    "takedowns",
+    "police",
     "reporting",
 ]
 

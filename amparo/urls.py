@@ -15,6 +15,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("support.urls")),
+    path("", include("takedowns.urls")),
+    path("", include("police.urls")),
     path("", include("reporting.urls")),
 ]
 

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from . import views
+from . import extensions, views
 
 app_name = "support"
 
@@ -33,6 +33,15 @@ urlpatterns = [
         ORG + "cases/<uuid:case>/files/<uuid:file>/original",
         views.file_download,
         name="file-download",
+    ),
+    # URLs the apps above support mount under a case (support.extensions); before the
+    # catch-all action route, which would otherwise swallow them.
+    *(
+        path(
+            ORG + f"cases/<uuid:case>/{urls.prefix}/",
+            include((urls.module, urls.namespace), namespace=urls.namespace),
+        )
+        for urls in extensions.case_url_modules()
     ),
     path(ORG + "cases/<uuid:case>/<slug:action>/", views.case_action, name="case-action"),
     path(ORG + "incidents/", views.incidents, name="incidents"),

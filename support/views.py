@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from vault.http import blob_response
 
-from . import casework, selectors, services
+from . import casework, extensions, selectors, services
 from .casework import TRANSITIONS
 from .forms import (
     AcceptInvitationForm,
@@ -283,6 +283,7 @@ def case_detail(request, org, case):
         "task_form": TaskForm(),
         "referral_form": ReferralForm(initial={"on": timezone.localdate()}),
         "incidents": Incident.objects.filter(organisation=membership.organisation, is_open=True),
+        "panels": extensions.visible_case_panels(request=request, membership=membership, case=case),
     }
     casework.mark_messages_read(acting=membership, case=case)
     return render(request, "support/case.html", context)
@@ -470,6 +471,7 @@ def dashboard(request, org):
             "membership": membership,
             "organisation": membership.organisation,
             "stats": selectors.dashboard(membership),
+            "figures": extensions.dashboard_figures(membership=membership),
         },
     )
 

@@ -1,0 +1,116 @@
+"""The one extension point through which the apps above `support` add to its pages.
+
+Imports go `reporting → police → takedowns → support → vault`, so support's views
+may not import `takedowns` or `police`. Instead those apps register here, from their
+`AppConfig.ready()` (as pretix's plugins answer its signals):
+
+- a **case panel**: a tab of the case page, with its template and a function that
+  builds its context, or returns None to hide it from this member;
+- **case URLs**: a URL module mounted under `staff/o/<org>/cases/<case>/<prefix>/`,
+  with its own namespace, so its views get `org` and `case` as the case page does;
+- **dashboard figures**: a function returning rows for the dashboard's figure table.
+
+Registries are filled once at start-up and only read afterwards; registering the
+same slug twice is a programming error and fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+PanelContext = Callable[..., "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class CasePanel:
+    """A tab on the staff case page.
+
+    `context(request=…, membership=…, case=…)` returns the template's extra context,
+    or None when this member must not see the panel (the tab is then not shown).
+    `order` places it among support's own tabs (Summary 10 … Timeline 90).
+    """
+
+    slug: str
+    label: Any  # a lazy translation
+    template: str
+    context: PanelContext
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class CaseUrls:
+    """A URL module mounted under a case: `prefix` is its path, `namespace` its name space."""
+
+    prefix: str
+    module: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class DashboardFigure:
+    """One row of the dashboard's figure table: a label, a value, and an optional link."""
+
+    label: Any
+    value: Any
+    url: str = ""
+
+
+FiguresFunction = Callable[..., "list[DashboardFigure]"]
+
+
+@dataclass
+class _Registry:
+    panels: dict[str, CasePanel] = field(default_factory=dict)
+    case_urls: dict[str, CaseUrls] = field(default_factory=dict)
+    figures: list[FiguresFunction] = field(default_factory=list)
+
+
+_registry = _Registry()
+
+
+def register_case_panel(panel: CasePanel) -> None:
+    if panel.slug in _registry.panels:
+        raise ValueError(f"case panel {panel.slug!r} is registered twice")
+    _registry.panels[panel.slug] = panel
+
+
+def register_case_urls(urls: CaseUrls) -> None:
+    if urls.prefix in _registry.case_urls:
+        raise ValueError(f"case URL prefix {urls.prefix!r} is registered twice")
+    _registry.case_urls[urls.prefix] = urls
+
+
+def register_dashboard_figures(function: FiguresFunction) -> None:
+    _registry.figures.append(function)
+
+
+def case_panels() -> list[CasePanel]:
+    """Every registered panel, in page order."""
+    return sorted(_registry.panels.values(), key=lambda panel: (panel.order, panel.slug))
+
+
+def case_panel(slug: str) -> CasePanel | None:
+    return _registry.panels.get(slug)
+
+
+def visible_case_panels(*, request, membership, case) -> list[tuple[CasePanel, dict[str, Any]]]:
+    """(panel, context) for each panel this member may see on this case."""
+    shown = []
+    for panel in case_panels():
+        context = panel.context(request=request, membership=membership, case=case)
+        if context is not None:
+            shown.append((panel, context))
+    return shown
+
+
+def case_url_modules() -> list[CaseUrls]:
+    return sorted(_registry.case_urls.values(), key=lambda urls: urls.prefix)
+
+
+def dashboard_figures(*, membership) -> list[DashboardFigure]:
+    rows: list[DashboardFigure] = []
+    for function in _registry.figures:
+        rows.extend(function(membership=membership))
+    return rows
