@@ -397,6 +397,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 OUTBOX_REDISPATCH_AFTER = env_int("OUTBOX_REDISPATCH_AFTER", 300)
+# How long a worker holds an outbox row while running its task (longer than the slowest task).
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 900)
 
 # --- Logging: ids and event codes only, never content -----------------------------------
 LOGGING = {

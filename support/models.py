@@ -101,6 +101,8 @@ class OutboxMessage(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     dispatch_count = models.PositiveIntegerField(default=0)
     done_at = models.DateTimeField(null=True, blank=True)
+    # A worker running the task holds it until then (see outbox._claim).
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

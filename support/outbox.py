@@ -4,7 +4,8 @@ Threat: a report is saved but its follow-up work (an email, a takedown, a
 derivative) is lost because the broker was down or dropped the message, or
 it runs twice. Choice: the intent is a row written in the same transaction
 as the change; Celery is told after commit; a beat sweeper re-sends rows not
-done in time; the task wrapper skips rows already done.
+done in time; the task wrapper leases the row, runs the task outside any
+transaction and skips rows already done or leased.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ def sweep(*, now=None) -> int:
     """Re-send rows never dispatched, or dispatched long ago and still not done."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.OUTBOX_REDISPATCH_AFTER)
-    pending = OutboxMessage.objects.filter(done_at=None).filter(
-        Q(dispatched_at=None) | Q(dispatched_at__lt=stale)
+    pending = (
+        OutboxMessage.objects.filter(done_at=None)
+        .filter(Q(dispatched_at=None) | Q(dispatched_at__lt=stale))
+        .exclude(leased_until__gt=now)
     )
     sent = 0
     for pk in pending.order_by("pk").values_list("pk", flat=True)[:1000]:
@@ -84,27 +87,53 @@ def sweep(*, now=None) -> int:
     return sent
 
 
+def _claim(outbox_id: str) -> bool:
+    """Take the row's lease in a short transaction of its own.
+
+    Threat: a slow task (decoding and fingerprinting an image, sending mail)
+    holding a transaction open, and with it the row lock and any lock taken
+    inside — the audit chain's global advisory lock above all — so every audited
+    write on the site waits for it. Choice: the row is leased (`leased_until`),
+    the task runs outside any transaction and writes its own short ones, and the
+    row is marked done afterwards. A second delivery sees the lease and skips; a
+    worker that dies lets the lease lapse and the sweeper sends the task again.
+    """
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        return bool(
+            OutboxMessage.objects.filter(uuid=outbox_id, done_at=None)
+            .filter(Q(leased_until=None) | Q(leased_until__lt=now))
+            .update(leased_until=now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS))
+        )
+
+
 def outbox_task(name: str, **task_options):
-    """Declare a Celery task fed by the outbox: skipped if its row is already done."""
+    """Declare a Celery task fed by the outbox: skipped if its row is done or leased.
+
+    The task body runs outside any transaction; calling it inside one (nested in a
+    request's or another task's transaction) is refused, as that would bring back
+    the long transaction the lease avoids.
+    """
 
     def decorator(fn):
         @shared_task(name=name, **task_options)
         @functools.wraps(fn)
         def run(outbox_id: str | None = None, **kwargs):
             if outbox_id is None:
+                with transaction.atomic(durable=True):
+                    pass  # refuses to run nested
                 return fn(**kwargs)
-            with transaction.atomic():
-                row = (
-                    OutboxMessage.objects.select_for_update(skip_locked=True)
-                    .filter(uuid=outbox_id, done_at=None)
-                    .first()
-                )
-                if row is None:
-                    return None  # done already, or another worker holds it
+            if not _claim(outbox_id):
+                return None  # done already, or another worker holds the lease
+            try:
                 result = fn(**kwargs)
-                row.done_at = timezone.now()
-                row.save(update_fields=["done_at"])
-                return result
+            except BaseException:
+                OutboxMessage.objects.filter(uuid=outbox_id).update(leased_until=None)
+                raise
+            OutboxMessage.objects.filter(uuid=outbox_id).update(
+                done_at=timezone.now(), leased_until=None
+            )
+            return result
 
         return run
 

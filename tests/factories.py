@@ -9,7 +9,8 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from support import members
+from support import intake, members
+from support.intake import Submission
 from vault.audit import Actor
 
 PASSWORD = "correct horse battery staple 42"
@@ -36,3 +37,24 @@ def client_for(membership_or_user) -> Client:
     client = Client()
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
+
+
+CASE_DEFAULTS = {
+    "filer_role": "parent",
+    "age_band": "14_15",
+    "contact_preference": "in_app",
+    "categories": ("fake_images",),
+}
+
+
+def make_case(org, *, incident=None, **fields):
+    """A case as a family's report makes it (through intake.submit_report, not the wizard).
+
+    `fields` are `Submission` fields (categories, narrative, urls, handles, …). The
+    one-time access code is kept on the instance as `access_code` for sign-in tests.
+    """
+    case, code = intake.submit_report(
+        organisation=org, incident=incident, submission=Submission(**{**CASE_DEFAULTS, **fields})
+    )
+    case.access_code = code
+    return case

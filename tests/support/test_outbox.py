@@ -111,3 +111,126 @@ def test_it_refuses_free_content_in_task_arguments(value):
     with pytest.raises(ValueError, match="must be an id"):
         outbox.enqueue("tests.record_call", thing=value)
     assert not OutboxMessage.objects.exists()
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "teal").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_lets_other_audited_writes_through_while_an_image_is_processed(
+    monkeypatch, settings, tmp_path
+):
+    """The worker decodes and fingerprints outside any transaction, so the audit
+    chain's lock is not held while it does; a family's write meanwhile completes."""
+    import threading
+
+    from django.db import connection
+
+    from support import members
+    from support.models import ContextFile
+    from support.tasks import process_evidence
+    from tests.factories import make_case
+    from vault import images
+    from vault import services as vault_services
+    from vault.audit import Actor
+    from vault.models import AuditEvent
+
+    settings.EVIDENCE_ROOT = tmp_path / "evidence"
+    org = members.create_organisation(name="Grupo lento", actor=Actor.system("tests"))
+    case = make_case(org)
+    blob = vault_services.store_stream([_png()], actor=Actor.system("tests"), filename="a.png")
+    context_file = ContextFile.objects.create(case=case, blob=blob)
+    row = OutboxMessage.objects.create(task="support.process_evidence", kwargs={})
+
+    decoding, finish = threading.Event(), threading.Event()
+    real_open = images.open_untrusted
+
+    def slow_open(data):
+        decoding.set()
+        finish.wait(30)
+        return real_open(data)
+
+    monkeypatch.setattr(images, "open_untrusted", slow_open)
+    errors = []
+
+    def worker():
+        try:
+            process_evidence(outbox_id=str(row.uuid), file=str(context_file.uuid))
+        except Exception as exc:  # reported below; a thread cannot fail the test itself
+            errors.append(exc)
+        finally:
+            from django.db import connection as worker_connection
+
+            worker_connection.close()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        assert decoding.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        try:
+            members.create_organisation(name="Mientras tanto", actor=Actor.system("tests"))
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET lock_timeout")
+        assert thread.is_alive()  # the write went through while the image was still open
+    finally:
+        finish.set()
+        thread.join(30)
+    assert errors == []
+    row.refresh_from_db()
+    assert row.done_at is not None and row.leased_until is None
+    assert AuditEvent.objects.filter(event="blob.processed", object_id=blob.uuid).exists()
+
+
+def test_a_task_delivered_while_another_worker_holds_its_lease_is_skipped():
+    CALLS.clear()
+    message = OutboxMessage.objects.create(
+        task="tests.record_call",
+        kwargs={"thing": "held"},
+        leased_until=timezone.now() + timedelta(minutes=5),
+    )
+    record_call(outbox_id=str(message.uuid), thing="held")
+    assert CALLS == []
+    message.refresh_from_db()
+    assert message.done_at is None
+
+
+def test_a_task_whose_lease_lapsed_runs_again():
+    CALLS.clear()
+    message = OutboxMessage.objects.create(
+        task="tests.record_call",
+        kwargs={"thing": "lapsed"},
+        leased_until=timezone.now() - timedelta(seconds=1),
+    )
+    record_call(outbox_id=str(message.uuid), thing="lapsed")
+    assert CALLS == ["lapsed"]
+
+
+def test_a_failed_task_gives_its_lease_back_for_the_retry():
+    message = OutboxMessage.objects.create(task="tests.fail", kwargs={})
+    with pytest.raises(ZeroDivisionError):
+        always_fails(outbox_id=str(message.uuid))
+    message.refresh_from_db()
+    assert message.leased_until is None and message.done_at is None
+
+
+def test_a_worker_entry_point_refuses_to_run_inside_a_transaction():
+    message = OutboxMessage.objects.create(task="tests.record_call", kwargs={"thing": "x"})
+    with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
+        record_call(outbox_id=str(message.uuid), thing="x")
+    with transaction.atomic(), pytest.raises(RuntimeError, match="durable"):
+        record_call(thing="x")
+
+
+@outbox_task("tests.fail")
+def always_fails() -> None:
+    raise ZeroDivisionError
