@@ -79,21 +79,26 @@ def dev_secret(filename: str, make) -> str:
 
 
 def database_from_url(url: str) -> dict:
-    """postgresql://user:pass@host:port/name?host=/socket/dir → Django DATABASES entry."""
+    """postgresql://user:pass@host:port/name?host=/socket/dir&sslmode=… → DATABASES entry.
+
+    Every query parameter other than `host` and `port` is a libpq connection
+    option (sslmode, sslrootcert, sslcert, sslkey, connect_timeout,
+    application_name, …) and is passed on as is: dropping one silently (say,
+    sslrootcert) would weaken the connection without anyone noticing.
+    """
     parts = urlparse(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured("DATABASE_URL must be a postgresql:// URL")
-    query = parse_qs(parts.query)
-    options = {}
-    if "sslmode" in query:
-        options["sslmode"] = query["sslmode"][0]
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    host = options.pop("host", parts.hostname or "")
+    port = options.pop("port", str(parts.port or ""))
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")) or "amparo",
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),
-        "HOST": query.get("host", [parts.hostname or ""])[0],
-        "PORT": str(parts.port or ""),
+        "HOST": host,
+        "PORT": port,
         "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": options,

@@ -102,6 +102,23 @@ def test_env_int_refuses_nonsense(monkeypatch):
         amparo_settings.env_int("SOME_NUMBER", 3)
 
 
+def test_it_keeps_every_connection_option_of_the_database_url():
+    db = amparo_settings.database_from_url(
+        "postgresql://amparo:pw@db.example.org:6432/amparo?sslmode=verify-full"
+        "&sslrootcert=/etc/amparo/root.crt&sslcert=/etc/amparo/client.crt"
+        "&sslkey=/etc/amparo/client.key&connect_timeout=5&application_name=amparo-web"
+    )
+    assert (db["HOST"], db["PORT"]) == ("db.example.org", "6432")
+    assert db["OPTIONS"] == {
+        "sslmode": "verify-full",
+        "sslrootcert": "/etc/amparo/root.crt",
+        "sslcert": "/etc/amparo/client.crt",
+        "sslkey": "/etc/amparo/client.key",
+        "connect_timeout": "5",
+        "application_name": "amparo-web",
+    }
+
+
 def test_database_url_with_a_socket_host():
     db = amparo_settings.database_from_url("postgresql://amparo:s%40cret@/amparo?host=/run/pg")
     assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"]) == (
@@ -110,3 +127,4 @@ def test_database_url_with_a_socket_host():
         "s@cret",
         "/run/pg",
     )
+    assert db["OPTIONS"] == {}
