@@ -7,6 +7,7 @@ id of the case they signed in to.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_POST
 from support import events, intake, ratelimit
 from support.http import client_ip, origin
 from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
+from support.permissions import get_case_for_family
 from vault import crypto
 from vault.uploads import encrypting_uploads, upload_error
 
@@ -310,7 +312,6 @@ def report_check(request):
             draft=draft,
             origin=origin(request),
         )
-        draft.delete()
         del request.session[DRAFT_KEY]
         request.session[RECEIPT_KEY] = {"reference": case.reference, "code": code}
         return redirect("reporting:receipt")
@@ -372,9 +373,27 @@ def _family_case(request) -> Case | None:
         del request.session[FAMILY_KEY]
         messages.info(request, _("For your safety you were signed out after 20 minutes."))
         return None
+    case = get_case_for_family(state["case"])
+    if case is None:  # destroyed since they signed in
+        del request.session[FAMILY_KEY]
+        messages.info(request, FAMILY_REFUSALS[CASE_GONE])
+        return None
     state["at"] = time.time()
     request.session[FAMILY_KEY] = state
-    return Case.objects.select_related("organisation").filter(uuid=state["case"]).first()
+    return case
+
+
+CASE_GONE = "case-destroyed"
+FAMILY_REFUSALS = {
+    CASE_GONE: gettext_lazy(
+        "This case was closed and its content deleted. Nothing more can be added to it."
+    ),
+    "too-many-files": gettext_lazy("You have sent the most files we can keep for one case."),
+}
+
+
+def family_refusal(code: str) -> str:
+    return str(FAMILY_REFUSALS.get(code) or _("That could not be done. Please try again."))
 
 
 SIGNIN_FAILED = gettext_lazy(
@@ -407,7 +426,26 @@ def family_signout(request):
     return redirect("reporting:start")
 
 
+def _refusals_as_messages(view):
+    """A write the services refused (say, to a case destroyed a moment ago) becomes a
+    translated message, never an error page."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except events.ServiceError as exc:
+            messages.error(request, family_refusal(exc.code))
+            gone = exc.code == CASE_GONE
+            if gone:
+                request.session.pop(FAMILY_KEY, None)
+            return redirect("reporting:family-signin" if gone else "reporting:status")
+
+    return wrapped
+
+
 @sensitive_post_parameters()
+@_refusals_as_messages
 def family_status(request):
     case = _family_case(request)
     if case is None:

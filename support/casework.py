@@ -1,6 +1,6 @@
 """State changes of the staff's case work: triage, status, notes, replies, tasks,
 referrals, incidents, retention. Same rules as every service: one transaction each,
-keyword-only arguments, the actor membership explicit as `actor`, the audit event inside.
+keyword-only arguments, the acting membership explicit as `actor`, the audit event inside.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from django.utils import timezone
 
 from vault import audit
 from vault import services as vault_services
+from vault.fields import Sealed
 
-from . import events, outbox
-from .events import ServiceError
+from . import events, extensions, outbox
+from .events import ServiceError, lock_live_case
 from .models import (
     Case,
     CaseStatus,
     ContactPreference,
+    ContextFile,
     Incident,
     Membership,
     Message,
@@ -58,7 +60,7 @@ def _responded(case: Case) -> None:
 
 @transaction.atomic
 def change_status(*, actor: Membership, case: Case, status: str, origin: str = "") -> Case:
-    case = _lock(case)
+    case = lock_live_case(case)
     if status not in TRANSITIONS.get(case.status, set()):
         raise ServiceError("bad-transition")
     previous = case.status
@@ -79,7 +81,7 @@ def assign_case(
     *, actor: Membership, case: Case, assignee: Membership | None, origin: str = ""
 ) -> Case:
     """Coordinators assign anyone active with case access; caseworkers may only take a case."""
-    case = _lock(case)
+    case = lock_live_case(case)
     if assignee is not None and (
         assignee.organisation_id != actor.organisation_id
         or not assignee.is_active
@@ -97,7 +99,7 @@ def assign_case(
 
 @transaction.atomic
 def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
-    case = _lock(case)
+    case = lock_live_case(case)
     case.priority = priority
     case.save(update_fields=["priority", "updated_at"])
     _event(case, "case.priority_changed", actor, origin, {"to": priority})
@@ -105,6 +107,7 @@ def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = 
 
 @transaction.atomic
 def add_note(*, actor: Membership, case: Case, body: str, shared: bool, origin: str = "") -> Note:
+    case = lock_live_case(case)
     note = Note(case=case, author=actor, shared_with_family=shared)
     note.body = body
     note.save()
@@ -116,7 +119,7 @@ def add_note(*, actor: Membership, case: Case, body: str, shared: bool, origin: 
 def reply_to_family(*, actor: Membership, case: Case, body: str, origin: str = "") -> Message:
     """Write to the family; they are told only through the channel they chose, never
     with the content (a phone or mailbox may be seen by the wrong person)."""
-    case = _lock(case)
+    case = lock_live_case(case)
     message = Message(case=case, from_family=False, author=actor)
     message.body = body
     message.save()
@@ -138,6 +141,7 @@ def mark_messages_read(*, actor: Membership, case: Case) -> int:
 def add_task(
     *, actor: Membership, case: Case, title: str, due: date | None, origin: str = ""
 ) -> Task:
+    case = lock_live_case(case)
     task = Task(case=case, due=due)
     task.title = title
     task.save()
@@ -147,6 +151,7 @@ def add_task(
 
 @transaction.atomic
 def complete_task(*, actor: Membership, task: Task, origin: str = "") -> None:
+    lock_live_case(task.case)
     if task.done_at is None:
         task.done_at = timezone.now()
         task.save(update_fields=["done_at"])
@@ -164,6 +169,7 @@ def log_referral(
     outcome: str = "",
     origin: str = "",
 ) -> Referral:
+    case = lock_live_case(case)
     referral = Referral(case=case, to=to, on=on, by=actor)
     referral.reference = reference
     referral.outcome = outcome
@@ -197,7 +203,7 @@ def set_case_incident(
 ) -> None:
     if incident is not None and incident.organisation_id != case.organisation_id:
         raise ServiceError("not-allowed")
-    case = _lock(case)
+    case = lock_live_case(case)
     case.incident = incident
     case.save(update_fields=["incident", "updated_at"])
     _event(
@@ -242,35 +248,57 @@ def record_reveal(
 
 @transaction.atomic
 def set_legal_hold(*, actor: Membership, case: Case, hold: bool, origin: str = "") -> None:
-    case = _lock(case)
+    case = lock_live_case(case)
     case.legal_hold = hold
     case.save(update_fields=["legal_hold", "updated_at"])
     _event(case, "case.legal_hold_set" if hold else "case.legal_hold_lifted", actor, origin)
 
 
-def destroy_case_content(case: Case) -> None:
-    """Crypto-shred a case: every encrypted value and file goes; the row stays as a
-    tombstone (reference, organisation, dates) so the audit chain still points at it."""
-    for context_file in case.files.select_related("blob"):
+def case_relations() -> list:
+    """Every relation from another model to Case (hidden ones, like case links, too)."""
+    return [
+        f
+        for f in Case._meta.get_fields(include_hidden=True)
+        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+    ]
+
+
+def _shred_files(*, case: Case, rows) -> None:
+    for context_file in rows.select_related("blob"):
         vault_services.destroy_blob(
             context_file.blob,
             actor=audit.Actor.system("case-destruction"),
             organisation_id=case.organisation.uuid,
         )
-    for related in (
-        case.files,
-        case.locations,
-        case.identifiers,
-        case.fingerprints,
-        case.messages,
-        case.notes,
-        case.tasks,
-        case.referrals,
-        case.consents,
-    ):
-        related.all().delete()
-    for field in ("contact_sealed", "narrative_sealed"):
-        setattr(case, field, "")
+    rows.delete()
+
+
+def _delete_rows(*, case: Case, rows) -> None:
+    rows.delete()
+
+
+# Support's own rows that need more than a delete; apps above register theirs
+# through extensions.register_case_destroyer.
+_OWN_DESTROYERS = {ContextFile: _shred_files}
+
+
+def destroy_case_content(case: Case) -> None:
+    """Crypto-shred a case: every related row, encrypted value and file goes; the row
+    stays as a tombstone (reference, organisation, dates) so the audit chain still
+    points at it.
+
+    What goes is derived from Case's relations, not listed by hand: a model added
+    later (labels, takedown notices, police referrals) is destroyed too, by its
+    registered destroyer or by deleting its rows.
+    """
+    for relation in case_relations():
+        model = relation.related_model
+        rows = model._base_manager.filter(**{relation.field.name: case})
+        destroyer = _OWN_DESTROYERS.get(model) or extensions.case_destroyer(model) or _delete_rows
+        destroyer(case=case, rows=rows)
+    for attribute in vars(Case).values():
+        if isinstance(attribute, Sealed):
+            setattr(case, attribute.column, "")
     case.access_code_hash = ""
     case.categories = []
     case.destroyed_at = timezone.now()
@@ -281,7 +309,7 @@ def destroy_case_content(case: Case) -> None:
 def decide_erasure(*, actor: Membership, case: Case, approve: bool, origin: str = "") -> None:
     if actor.role != Role.COORDINATOR:
         raise ServiceError("not-allowed")
-    case = _lock(case)
+    case = lock_live_case(case)
     if case.erasure_requested_at is None:
         raise ServiceError("no-request")
     if approve and case.legal_hold:
@@ -371,6 +399,7 @@ def label_index(text: str) -> str:
 @transaction.atomic
 def set_labels(*, actor: Membership, case: Case, labels: list[str], origin: str = "") -> None:
     """Replace the case's labels (each trimmed, at most 40 characters, at most ten)."""
+    case = lock_live_case(case)
     from .models import CaseLabel
 
     clean = []

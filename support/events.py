@@ -55,3 +55,17 @@ def record(
         organisation_id=organisation.uuid,
         data=data or {},
     )
+
+
+def lock_live_case(case: Case) -> Case:
+    """The case's row, locked for this transaction; a destroyed case is refused.
+
+    A destroyed case is a tombstone kept for the audit chain: nothing new may be
+    written to it (a message or a link would be personal data again), even by a
+    request that loaded the case just before it was destroyed.
+    """
+    locked = Case.objects.select_related("organisation").select_for_update(of=("self",))
+    locked = locked.get(pk=case.pk)
+    if locked.destroyed_at is not None:
+        raise ServiceError("case-destroyed")
+    return locked

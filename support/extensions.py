@@ -8,7 +8,11 @@ may not import `takedowns` or `police`. Instead those apps register here, from t
   builds its context, or returns None to hide it from this member;
 - **case URLs**: a URL module mounted under `staff/o/<org>/cases/<case>/<prefix>/`,
   with its own namespace, so its views get `org` and `case` as the case page does;
-- **dashboard figures**: a function returning rows for the dashboard's figure table.
+- **dashboard figures**: a function returning rows for the dashboard's figure table;
+- **case destroyers**: how rows of a model related to a case are destroyed when the
+  case is (erasure, retention). Every relation of `Case` is destroyed whether or not
+  a destroyer is registered; the default deletes the rows. Register one when deleting
+  is not enough — files to crypto-shred, a copy held elsewhere.
 
 Registries are filled once at start-up and only read afterwards; registering the
 same slug twice is a programming error and fails loudly.
@@ -58,6 +62,8 @@ class DashboardFigure:
 
 
 FiguresFunction = Callable[..., "list[DashboardFigure]"]
+# destroyer(case=…, rows=…): destroy `rows` (a queryset of one model, all of this case).
+CaseDestroyer = Callable[..., None]
 
 
 @dataclass
@@ -65,6 +71,7 @@ class _Registry:
     panels: dict[str, CasePanel] = field(default_factory=dict)
     case_urls: dict[str, CaseUrls] = field(default_factory=dict)
     figures: list[FiguresFunction] = field(default_factory=list)
+    destroyers: dict[type, CaseDestroyer] = field(default_factory=dict)
 
 
 _registry = _Registry()
@@ -84,6 +91,17 @@ def register_case_urls(urls: CaseUrls) -> None:
 
 def register_dashboard_figures(function: FiguresFunction) -> None:
     _registry.figures.append(function)
+
+
+def register_case_destroyer(model: type, destroyer: CaseDestroyer) -> None:
+    """Say how `model`'s rows of a case are destroyed (see support.casework)."""
+    if model in _registry.destroyers:
+        raise ValueError(f"a case destroyer for {model.__name__} is registered twice")
+    _registry.destroyers[model] = destroyer
+
+
+def case_destroyer(model: type) -> CaseDestroyer | None:
+    return _registry.destroyers.get(model)
 
 
 def case_panels() -> list[CasePanel]:

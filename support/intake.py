@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from vault import audit, crypto, keys, normalize
@@ -18,7 +18,7 @@ from vault import services as vault_services
 from vault.fields import blind_index
 
 from . import events, outbox, ratelimit
-from .events import ServiceError, family_actor
+from .events import ServiceError, family_actor, lock_live_case
 from .models import (
     AgeBand,
     Case,
@@ -102,11 +102,27 @@ def _verify_family_code(stored: str, code: str) -> bool:
 # --- The report ---------------------------------------------------------------------------
 
 
-def _new_reference() -> str:
-    for _ in range(10):
-        reference = crypto.generate_case_reference()
-        if not Case.objects.filter(reference=reference).exists():
-            return reference
+REFERENCE_ATTEMPTS = 10
+
+
+def _save_with_new_reference(case: Case) -> None:
+    """Save a new case under a fresh random reference.
+
+    Two reports sent at once can draw the same reference; checking first and
+    inserting after would let both pass the check. The unique constraint decides:
+    on a collision the insert's savepoint is rolled back and a new reference drawn.
+    """
+    for _ in range(REFERENCE_ATTEMPTS):
+        case.reference = crypto.generate_case_reference()
+        try:
+            with transaction.atomic():
+                case.save(force_insert=True)
+        except IntegrityError:
+            if not Case.objects.filter(reference=case.reference).exists():
+                raise  # another constraint: not ours to retry
+            case.pk = None
+            continue
+        return
     raise RuntimeError("could not find a free case reference")
 
 
@@ -158,6 +174,7 @@ def submit_report(
     """Create a case from a family's checked report; returns (case, access code).
 
     The access code is returned once and stored only as a peppered Argon2id hash.
+    The draft, if given, hands its files to the case and is deleted.
     """
     s = submission
     code = crypto.generate_access_code()
@@ -165,7 +182,6 @@ def submit_report(
     case = Case(
         organisation=organisation,
         incident=incident,
-        reference=_new_reference(),
         access_code_hash=hash_family_code(code),
         filer_role=s.filer_role,
         age_band=s.age_band,
@@ -176,7 +192,7 @@ def submit_report(
     )
     case.contact = s.contact
     case.narrative = s.narrative
-    case.save()
+    _save_with_new_reference(case)
 
     for url in s.urls:
         _add_location(case, kind=Location.Kind.URL, value=url)
@@ -208,6 +224,9 @@ def submit_report(
             context_file.case, context_file.draft = case, None
             context_file.save(update_fields=["case", "draft"])
             outbox.enqueue("support.process_evidence", file=context_file.uuid)
+        # In the same transaction: the answers never outlive a failed report, nor
+        # survive a sent one.
+        draft.delete()
 
     events.record(
         "case.submitted",
@@ -243,7 +262,7 @@ def check_family_access(*, reference: str, code: str, client_ip: str) -> Case | 
         limit=FAMILY_ATTEMPTS_PER_CASE,
         window=FAMILY_ATTEMPT_WINDOW,
     )
-    case = Case.objects.filter(reference=reference).first()
+    case = Case.objects.filter(reference=reference, destroyed_at=None).first()
     if case is None or not allowed:
         crypto.burn_verify_time(_access_pepper()[1])
         return None
@@ -264,6 +283,7 @@ def record_family_visit(*, case: Case, origin: str = "") -> None:
 
 @transaction.atomic
 def add_family_message(*, case: Case, body: str, origin: str = "") -> Message:
+    case = lock_live_case(case)
     message = Message(case=case, from_family=True)
     message.body = body
     message.save()
@@ -273,6 +293,7 @@ def add_family_message(*, case: Case, body: str, origin: str = "") -> Message:
 
 @transaction.atomic
 def add_family_links(*, case: Case, urls: list[str], origin: str = "") -> int:
+    case = lock_live_case(case)
     known = set(case.locations.values_list("index", flat=True))
     added = 0
     for url in urls:
@@ -293,6 +314,7 @@ def current_consents(case: Case) -> dict[str, Consent]:
 
 @transaction.atomic
 def withdraw_consent(*, case: Case, kind: str, origin: str = "") -> bool:
+    case = lock_live_case(case)
     consent = current_consents(case).get(kind)
     if consent is None or not consent.given:
         return False
@@ -303,7 +325,7 @@ def withdraw_consent(*, case: Case, kind: str, origin: str = "") -> bool:
 
 @transaction.atomic
 def request_erasure(*, case: Case, origin: str = "") -> None:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    case = lock_live_case(case)
     if case.erasure_requested_at is None:
         case.erasure_requested_at = timezone.now()
         case.save(update_fields=["erasure_requested_at", "updated_at"])
@@ -332,6 +354,7 @@ def attach_draft_files(*, draft: ReportDraft, uploads: list, origin: str = "") -
 
 @transaction.atomic
 def add_family_files(*, case: Case, uploads: list, origin: str = "") -> list[ContextFile]:
+    case = lock_live_case(case)
     if case.files.count() + len(uploads) > MAX_FILES_PER_CASE:
         raise ServiceError("too-many-files")
     actor = family_actor(case, origin)

@@ -107,3 +107,21 @@ def get_incident_for_user(user, organisation_uuid, incident_uuid, *, roles=CASE_
     if membership.role not in roles:
         raise PermissionDenied
     return membership, incident
+
+
+# --- Families ----------------------------------------------------------------------------
+
+
+def get_case_for_family(case_uuid):
+    """The case a family signed in to (its id comes from their session), or None.
+
+    A destroyed case is gone for the family too: its tombstone takes no messages,
+    links or files, and shows nothing.
+    """
+    from .models import Case
+
+    return (
+        Case.objects.select_related("organisation")
+        .filter(uuid=case_uuid, destroyed_at=None)
+        .first()
+    )

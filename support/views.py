@@ -71,6 +71,7 @@ SERVICE_MESSAGES = {
     "legal-hold": gettext_lazy("The case is on legal hold: lift the hold first."),
     "no-request": gettext_lazy("The family has not asked for erasure."),
     "too-many-labels": gettext_lazy("A case can have at most ten labels."),
+    "case-destroyed": gettext_lazy("This case was destroyed; nothing can be added to it."),
 }
 
 

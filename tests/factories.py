@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from support import intake, members
-from support.intake import Submission
+from support.intake import EvidenceFingerprint, Handle, Submission
 from vault.audit import Actor
 
 PASSWORD = "correct horse battery staple 42"
@@ -38,6 +38,23 @@ def client_for(membership_or_user) -> Client:
     client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
     return client
 
+
+# What the wizard's full example answers (tests/reporting/test_wizard.py GOOD) become
+# once the forms have normalised them.
+FULL_REPORT = {
+    "categories": ("fake_images", "shared_group"),
+    "narrative": "Compañeros de clase.",
+    "urls": ("https://instagram.com/p/AbC123", "https://t.me/canalmalo"),
+    "groups": ("https://chat.whatsapp.com/AbCdEfGh123",),
+    "handles": (Handle("sospechoso_1", "telegram"),),
+    "phones": ("+34612345678",),
+    "fingerprints": (
+        EvidenceFingerprint(
+            sha256="a" * 64, md5="b" * 32, pdq="f" * 64, pdq_quality=90, pdq_version="pdq-1"
+        ),
+    ),
+    "consents": {"takedown": True, "hash_sharing": True, "contact": True, "assent": True},
+}
 
 CASE_DEFAULTS = {
     "filer_role": "parent",

@@ -5,8 +5,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from support import casework, intake
+from support.intake import EvidenceFingerprint
 from support.models import Case, CaseLink, CaseStatus, Message, Note, Referral, Role
-from tests.factories import client_for, make_member
+from tests.factories import FULL_REPORT, client_for, make_case, make_member
 from tests.reporting.test_wizard import GOOD, submit, walk
 from vault.models import AuditEvent
 
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def case(org_x):
-    reference, _ = submit(walk(Client(), org=org_x))
-    return Case.objects.get(reference=reference)
+    return make_case(org_x, **FULL_REPORT)
 
 
 def url(name, case, **extra):
@@ -156,9 +156,7 @@ def test_bad_action_input_changes_nothing(coordinator, case):
 
 
 def test_queue_search_by_reference_account_phone_and_url(coordinator, case, org_x):
-    other_ref, _ = submit(
-        walk(Client(), {**GOOD, "involved": {}, "where": {"platforms": ["tiktok"]}})
-    )
+    other_ref = make_case(org_x).reference
     client = client_for(coordinator)
     home = reverse("support:org-home", args=[org_x.uuid])
     for q in [
@@ -192,16 +190,15 @@ def test_the_queue_query_count_does_not_grow_with_cases(coordinator, org_x):
             assert client.get(home).status_code == 200
         return len(ctx)
 
-    def add_cases(n, network):
-        for i in range(n):
-            client = Client(REMOTE_ADDR=f"{network}.{i}")
-            case = Case.objects.get(reference=submit(walk(client))[0])
+    def add_cases(n):
+        for _ in range(n):
+            case = make_case(org_x, **FULL_REPORT)
             casework.set_labels(actor=coordinator, case=case, labels=["a", "b"])
             intake.add_family_message(case=case, body="hola")
 
-    add_cases(3, "192.0.2")
+    add_cases(3)
     few = queries_for_home()
-    add_cases(12, "198.51.100")
+    add_cases(12)
     after = queries_for_home()
     assert after == few <= 40
 
@@ -219,13 +216,7 @@ def test_incident_page_never_shows_another_familys_details_to_a_caseworker(
     coordinator, caseworker, org_x
 ):
     incident = casework.create_incident(actor=coordinator, title="Colegio X — septiembre")
-    family = Client()
-    family.get(reverse("reporting:incident", args=[incident.intake_code]))
-    for step, data in GOOD.items():
-        family.post(reverse("reporting:step", args=[step]), data)
-    reference, _ = submit(family)
-    case = Case.objects.get(reference=reference)
-    assert case.incident == incident
+    case = make_case(org_x, incident=incident, **FULL_REPORT)
     colleague = make_member(org_x, Role.CASEWORKER)
     casework.assign_case(actor=coordinator, case=case, assignee=colleague)
     html = (
@@ -274,7 +265,7 @@ def test_incident_pages_are_404_for_another_organisation(coordinator, org_x, org
 def test_account_links_are_shown_to_coordinators_only(coordinator, caseworker, org_x):
     from support.matching import match_case_now
 
-    _first, second = (Case.objects.get(reference=submit(walk(Client()))[0]) for _ in range(2))
+    _first, second = (make_case(org_x, **FULL_REPORT) for _ in range(2))
     match_case_now(second)
     with translation.override("es"):
         label = str(CaseLink.Kind.ACCOUNT.label)
@@ -286,28 +277,21 @@ def test_one_family_naming_an_account_links_nothing(org_x):
     from support.matching import match_case_now
     from support.models import CaseLink
 
-    case = Case.objects.get(reference=submit(walk(Client()))[0])
+    case = make_case(org_x, **FULL_REPORT)
     assert match_case_now(case) == 0
     assert not CaseLink.objects.exists()
 
 
 def test_pdq_within_31_bits_links_and_32_does_not(org_x):
-    import json
 
     from support.matching import match_case_now
     from support.models import CaseLink
 
     def with_pdq(pdq):
-        fp = [
-            {
-                "sha256": pdq,
-                "md5": "c" * 32,
-                "pdq": pdq,
-                "pdqQuality": 80,
-            }
-        ]
-        answers = {**GOOD, "involved": {}, "evidence": {"fingerprints": json.dumps(fp)}}
-        return Case.objects.get(reference=submit(walk(Client(), answers))[0])
+        fingerprint = EvidenceFingerprint(sha256=pdq, md5="c" * 32, pdq=pdq, pdq_quality=80)
+        return make_case(
+            org_x, **{**FULL_REPORT, "handles": (), "phones": (), "fingerprints": (fingerprint,)}
+        )
 
     base = int("f" * 64, 16)
     near = f"{base ^ ((1 << 31) - 1):064x}"  # 31 bits differ
@@ -339,8 +323,8 @@ def test_dashboard_is_for_coordinators_and_shows_tables(coordinator, caseworker,
 
 
 def test_retention_expiry_destroys_content_keeps_tombstone_and_honours_hold(coordinator, org_x):
-    a = Case.objects.get(reference=submit(walk(Client()))[0])
-    b = Case.objects.get(reference=submit(walk(Client()))[0])
+    a = make_case(org_x, **FULL_REPORT)
+    b = make_case(org_x, **FULL_REPORT)
     for c in (a, b):
         casework.change_status(actor=coordinator, case=c, status="closed")
     casework.set_legal_hold(actor=coordinator, case=b, hold=True)
@@ -356,7 +340,7 @@ def test_retention_expiry_destroys_content_keeps_tombstone_and_honours_hold(coor
 
 
 def test_coordinators_are_warned_30_days_before_expiry(coordinator, org_x):
-    a = Case.objects.get(reference=submit(walk(Client()))[0])
+    a = make_case(org_x, **FULL_REPORT)
     casework.change_status(actor=coordinator, case=a, status="closed")
     soon = timezone.now() + timezone.timedelta(days=org_x.retention_days - 10)
     assert casework.run_retention(now=soon)["warned"] == 1
