@@ -4,8 +4,13 @@ Built from the audit chain (the single record of what happened), filtered to
 the events a family may know about, with no staff names and no internal notes.
 """
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from support.models import ContactPreference, Priority
 from vault.models import AuditEvent
 
 FAMILY_WORDS = {
@@ -29,3 +34,30 @@ FAMILY_WORDS = {
 def family_timeline(case) -> list[dict]:
     events = AuditEvent.objects.filter(object_id=case.uuid, event__in=FAMILY_WORDS).order_by("id")
     return [{"at": e.created_at, "text": FAMILY_WORDS[e.event]} for e in events]
+
+
+@dataclass(frozen=True)
+class NextSteps:
+    """What the family can expect: urgency, when to hear back, and how."""
+
+    urgent: bool
+    sextortion: bool
+    answered_at: datetime | None
+    expect_by: datetime
+    channel: str
+
+
+def next_steps(case) -> NextSteps:
+    urgent = case.priority == Priority.URGENT
+    hours = settings.FAMILY_URGENT_REPLY_HOURS if urgent else settings.FAMILY_REPLY_HOURS
+    channel = {
+        ContactPreference.EMAIL: "email",
+        ContactPreference.PHONE: "phone",
+    }.get(case.contact_preference, "page")
+    return NextSteps(
+        urgent=urgent,
+        sextortion=case.is_sextortion,
+        answered_at=case.first_response_at,
+        expect_by=case.created_at + timedelta(hours=hours),
+        channel=channel,
+    )

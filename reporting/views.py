@@ -140,6 +140,17 @@ def choose_group(request):
     return render(request, "reporting/choose_group.html", {"groups": groups, "error": error})
 
 
+# The page for a demand of money or images belongs to "what happened": it carries
+# that step's number, so the count does not change when sextortion is ticked.
+NUMBERED_STEPS = [slug for slug, _, _ in STEPS if slug != "urgent"]
+
+
+def _position(step: str) -> tuple[int, int]:
+    """(this step's number, number of steps including "check your answers")."""
+    numbered = "what" if step == "urgent" else step
+    return NUMBERED_STEPS.index(numbered) + 1, len(NUMBERED_STEPS) + 1
+
+
 def _next_unanswered(answers: dict) -> str:
     for slug in _active_steps(answers):
         if slug not in answers:
@@ -205,6 +216,7 @@ def report_step(request, step: str):
             if index + 1 < len(following)
             else redirect("reporting:check")
         )
+    number, total = _position(step)
     index = active.index(step)
     files = list(draft.files.select_related("blob")) if step == "evidence" else []
     back = (
@@ -217,8 +229,8 @@ def report_step(request, step: str):
             "form": form,
             "step": step,
             "title": STEP_FORMS[step][1],
-            "number": index + 1,
-            "total": len(active) + 1,
+            "number": number,
+            "total": total,
             "back": back,
             "files": files,
         },
@@ -321,6 +333,8 @@ def report_check(request):
             "rows": _summary(answers, draft),
             "form": form,
             "back": reverse("reporting:step", args=["consent"]),
+            "number": len(NUMBERED_STEPS) + 1,
+            "total": len(NUMBERED_STEPS) + 1,
         },
     )
 
@@ -454,6 +468,7 @@ def family_status(request):
             "files": case.files.select_related("blob"),
             "idle_timeout": FAMILY_IDLE_TIMEOUT,
             "shared_notes": case.notes.filter(shared_with_family=True),
+            "next": status.next_steps(case),
         },
     )
 
