@@ -49,8 +49,8 @@ def bench_pages(row) -> list[dict]:
 
     from support import casework
     from support.demo import seed_bulk
+    from support.members import add_member, create_organisation
     from support.models import Case, Incident, Role
-    from support.services import add_member, create_organisation
     from tests.factories import client_for, make_user
     from vault.audit import Actor
 
@@ -59,7 +59,7 @@ def bench_pages(row) -> list[dict]:
     coordinator = add_member(
         organisation=org, user=make_user("bench@example.org"), role=Role.COORDINATOR, actor=actor
     )
-    casework.create_incident(acting=coordinator, title="Bench incident")
+    casework.create_incident(actor=coordinator, title="Bench incident")
     started = time.perf_counter()
     seed_bulk(organisation=org, count=CASES)
     seeded = time.perf_counter() - started

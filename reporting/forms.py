@@ -1,7 +1,8 @@
 """The report wizard's questions, one form per step.
 
 Each form turns its cleaned data into plain answers (`answers()`), which the
-draft keeps encrypted and `support.services.submit_report` turns into a case.
+draft keeps encrypted; `submission()` turns the checked answers into the typed
+`support.intake.Submission` that `submit_report` makes a case of.
 Validation errors are short, specific and translated; nothing is stored until
 the family sends the report from the "check your answers" page.
 """
@@ -14,6 +15,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from support.intake import EvidenceFingerprint, Handle, Submission
 from support.models import AgeBand, ContactPreference, FilerRole
 from vault import fingerprints, normalize
 
@@ -421,3 +423,31 @@ class MoreLinksForm(forms.Form):
 
     def clean_urls(self):
         return _links(self.cleaned_data["urls"])
+
+
+def submission(answers: dict) -> Submission:
+    """The typed report for `support.intake.submit_report`, from the draft's answers
+    (one dict per step, as the step forms' `answers()` gave them)."""
+    who, what = answers["who"], answers.get("what", {})
+    where, urgent = answers.get("where", {}), answers.get("urgent", {})
+    involved = answers.get("involved", {})
+    return Submission(
+        filer_role=who["filer_role"],
+        age_band=who["age_band"],
+        contact_preference=who["contact_preference"],
+        contact=who.get("contact", ""),
+        categories=tuple(what.get("categories", [])),
+        narrative=what.get("narrative", ""),
+        urls=tuple(where.get("urls", [])),
+        groups=tuple(where.get("groups", [])),
+        payments=tuple(urgent.get("payments", [])),
+        demanding_handle=urgent.get("demanding_handle", ""),
+        demanding_platform=urgent.get("demanding_platform", "") or "",
+        handles=tuple(Handle(h["value"], h["platform"]) for h in involved.get("handles", [])),
+        phones=tuple(involved.get("phones", [])),
+        names=tuple(involved.get("names", [])),
+        fingerprints=tuple(
+            EvidenceFingerprint(**fp) for fp in answers.get("evidence", {}).get("fingerprints", [])
+        ),
+        consents=dict(answers.get("consent", {})),
+    )

@@ -1,6 +1,6 @@
 """The public side: start page, the report wizard, receipts and return visits.
 
-Views are thin: forms validate, `support.services` changes state, and the
+Views are thin: forms validate, `support.intake` changes state, and the
 family's own session only ever holds a draft id, a receipt to show once, or the
 id of the case they signed in to.
 """
@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from support import ratelimit, services
+from support import events, intake, ratelimit
 from support.http import client_ip, origin
 from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
 from vault import crypto
@@ -315,10 +315,10 @@ def report_check(request):
         # Only the steps that apply now: answers to a step the family later made
         # irrelevant (say, unticking "asking for money") are not sent.
         active = set(_active_steps(answers))
-        case, code = services.submit_report(
+        case, code = intake.submit_report(
             organisation=organisation,
             incident=incident,
-            answers={k: v for k, v in answers.items() if k in active},
+            submission=forms.submission({k: v for k, v in answers.items() if k in active}),
             draft=draft,
             origin=origin(request),
         )
@@ -401,7 +401,7 @@ SIGNIN_FAILED = gettext_lazy(
 def family_signin(request):
     form = forms.FamilySignInForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        case = services.check_family_access(
+        case = intake.check_family_access(
             reference=form.cleaned_data["reference"],
             code=form.cleaned_data["code"],
             client_ip=client_ip(request),
@@ -409,7 +409,7 @@ def family_signin(request):
         if case is not None:
             request.session.cycle_key()
             request.session[FAMILY_KEY] = {"case": str(case.uuid), "at": time.time()}
-            services.record_family_visit(case=case, origin=origin(request))
+            intake.record_family_visit(case=case, origin=origin(request))
             return redirect("reporting:status")
         # One message for every failure: unknown reference, wrong code, throttled.
         form.add_error(None, SIGNIN_FAILED)
@@ -433,7 +433,7 @@ def family_status(request):
         if action == "message":
             message_form = forms.MessageForm(request.POST)
             if message_form.is_valid():
-                services.add_family_message(
+                intake.add_family_message(
                     case=case, body=message_form.cleaned_data["body"], origin=origin(request)
                 )
                 messages.success(request, _("Your message was sent to the group."))
@@ -441,18 +441,18 @@ def family_status(request):
         elif action == "links":
             links_form = forms.MoreLinksForm(request.POST)
             if links_form.is_valid():
-                services.add_family_links(
+                intake.add_family_links(
                     case=case, urls=links_form.cleaned_data["urls"], origin=origin(request)
                 )
                 messages.success(request, _("Thank you. The links were added to your case."))
                 return redirect("reporting:status")
         elif action == "withdraw":
             kind = request.POST.get("kind", "")
-            if services.withdraw_consent(case=case, kind=kind, origin=origin(request)):
+            if intake.withdraw_consent(case=case, kind=kind, origin=origin(request)):
                 messages.success(request, _("Your permission was withdrawn."))
             return redirect("reporting:status")
         elif action == "erase":
-            services.request_erasure(case=case, origin=origin(request))
+            intake.request_erasure(case=case, origin=origin(request))
             messages.success(request, _("Your request to delete the case was sent to the group."))
             return redirect("reporting:status")
     return render(
@@ -462,7 +462,7 @@ def family_status(request):
             "case": case,
             "timeline": status.family_timeline(case),
             "thread": case.messages.select_related("author").order_by("created_at"),
-            "consents": services.current_consents(case),
+            "consents": intake.current_consents(case),
             "message_form": message_form,
             "links_form": links_form,
             "files": case.files.select_related("blob"),
@@ -497,7 +497,7 @@ def _store_uploads(request, store, redirect_to):
         )
     try:
         files = store(uploads)
-    except services.ServiceError:
+    except events.ServiceError:
         return _upload_reply(
             request,
             ok=False,
@@ -521,7 +521,7 @@ def draft_upload(request):
         return redirect("reporting:report")
     return _store_uploads(
         request,
-        lambda uploads: services.attach_draft_files(
+        lambda uploads: intake.attach_draft_files(
             draft=draft, uploads=uploads, origin=origin(request)
         ),
         reverse("reporting:step", args=["evidence"]),
@@ -536,8 +536,6 @@ def family_upload(request):
         return redirect("reporting:family-signin")
     return _store_uploads(
         request,
-        lambda uploads: services.add_family_files(
-            case=case, uploads=uploads, origin=origin(request)
-        ),
+        lambda uploads: intake.add_family_files(case=case, uploads=uploads, origin=origin(request)),
         reverse("reporting:status"),
     )

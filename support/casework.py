@@ -1,6 +1,6 @@
 """State changes of the staff's case work: triage, status, notes, replies, tasks,
-referrals, incidents, retention. Same rules as services.py: one transaction each,
-keyword-only arguments, the acting membership explicit, the audit event inside.
+referrals, incidents, retention. Same rules as every service: one transaction each,
+keyword-only arguments, the actor membership explicit as `actor`, the audit event inside.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from django.utils import timezone
 from vault import audit
 from vault import services as vault_services
 
-from . import outbox
+from . import events, outbox
+from .events import ServiceError
 from .models import (
     Case,
     CaseStatus,
@@ -27,7 +28,6 @@ from .models import (
     Role,
     Task,
 )
-from .services import ServiceError, staff_actor
 
 S = CaseStatus
 TRANSITIONS = {
@@ -43,15 +43,8 @@ RETENTION_MAX_DAYS = 3650
 INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
-def _event(case: Case, event: str, acting: Membership, origin: str, data=None) -> None:
-    audit.record(
-        event,
-        actor=staff_actor(acting, origin),
-        object_type="case",
-        object_id=case.uuid,
-        organisation_id=acting.organisation.uuid,
-        data=data or {},
-    )
+def _event(case: Case, event: str, actor: Membership, origin: str, data=None) -> None:
+    events.record(event, actor=actor, on=case, origin=origin, data=data)
 
 
 def _lock(case: Case) -> Case:
@@ -64,7 +57,7 @@ def _responded(case: Case) -> None:
 
 
 @transaction.atomic
-def change_status(*, acting: Membership, case: Case, status: str, origin: str = "") -> Case:
+def change_status(*, actor: Membership, case: Case, status: str, origin: str = "") -> Case:
     case = _lock(case)
     if status not in TRANSITIONS.get(case.status, set()):
         raise ServiceError("bad-transition")
@@ -77,93 +70,93 @@ def change_status(*, acting: Membership, case: Case, status: str, origin: str = 
     event = {S.TRIAGED: "case.triaged", S.CLOSED: "case.closed"}.get(status, "case.status_changed")
     if previous == S.CLOSED:
         event = "case.reopened"
-    _event(case, event, acting, origin, {"from": previous, "to": status})
+    _event(case, event, actor, origin, {"from": previous, "to": status})
     return case
 
 
 @transaction.atomic
 def assign_case(
-    *, acting: Membership, case: Case, assignee: Membership | None, origin: str = ""
+    *, actor: Membership, case: Case, assignee: Membership | None, origin: str = ""
 ) -> Case:
     """Coordinators assign anyone active with case access; caseworkers may only take a case."""
     case = _lock(case)
     if assignee is not None and (
-        assignee.organisation_id != acting.organisation_id
+        assignee.organisation_id != actor.organisation_id
         or not assignee.is_active
         or assignee.role not in {Role.COORDINATOR, Role.CASEWORKER}
     ):
         raise ServiceError("bad-assignee")
-    if acting.role == Role.CASEWORKER and (assignee != acting or case.assignee_id is not None):
+    if actor.role == Role.CASEWORKER and (assignee != actor or case.assignee_id is not None):
         raise ServiceError("not-allowed")
     case.assignee = assignee
     _responded(case)
     case.save()
-    _event(case, "case.assigned", acting, origin, {"to": str(assignee.uuid) if assignee else ""})
+    _event(case, "case.assigned", actor, origin, {"to": str(assignee.uuid) if assignee else ""})
     return case
 
 
 @transaction.atomic
-def set_priority(*, acting: Membership, case: Case, priority: int, origin: str = "") -> None:
+def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
     case = _lock(case)
     case.priority = priority
     case.save(update_fields=["priority", "updated_at"])
-    _event(case, "case.priority_changed", acting, origin, {"to": priority})
+    _event(case, "case.priority_changed", actor, origin, {"to": priority})
 
 
 @transaction.atomic
-def add_note(*, acting: Membership, case: Case, body: str, shared: bool, origin: str = "") -> Note:
-    note = Note(case=case, author=acting, shared_with_family=shared)
+def add_note(*, actor: Membership, case: Case, body: str, shared: bool, origin: str = "") -> Note:
+    note = Note(case=case, author=actor, shared_with_family=shared)
     note.body = body
     note.save()
-    _event(case, "note.added", acting, origin, {"shared": shared, "note": str(note.uuid)})
+    _event(case, "note.added", actor, origin, {"shared": shared, "note": str(note.uuid)})
     return note
 
 
 @transaction.atomic
-def reply_to_family(*, acting: Membership, case: Case, body: str, origin: str = "") -> Message:
+def reply_to_family(*, actor: Membership, case: Case, body: str, origin: str = "") -> Message:
     """Write to the family; they are told only through the channel they chose, never
     with the content (a phone or mailbox may be seen by the wrong person)."""
     case = _lock(case)
-    message = Message(case=case, from_family=False, author=acting)
+    message = Message(case=case, from_family=False, author=actor)
     message.body = body
     message.save()
     case.messages.filter(from_family=True, read_at=None).update(read_at=timezone.now())
     _responded(case)
     case.save()
-    _event(case, "message.to_family", acting, origin, {"message": str(message.uuid)})
+    _event(case, "message.to_family", actor, origin, {"message": str(message.uuid)})
     if case.contact_preference == ContactPreference.EMAIL and case.contact:
         outbox.enqueue("support.notify_family", case=case.uuid)
     return message
 
 
 @transaction.atomic
-def mark_messages_read(*, acting: Membership, case: Case) -> int:
+def mark_messages_read(*, actor: Membership, case: Case) -> int:
     return case.messages.filter(from_family=True, read_at=None).update(read_at=timezone.now())
 
 
 @transaction.atomic
 def add_task(
-    *, acting: Membership, case: Case, title: str, due: date | None, origin: str = ""
+    *, actor: Membership, case: Case, title: str, due: date | None, origin: str = ""
 ) -> Task:
     task = Task(case=case, due=due)
     task.title = title
     task.save()
-    _event(case, "task.added", acting, origin, {"task": str(task.uuid)})
+    _event(case, "task.added", actor, origin, {"task": str(task.uuid)})
     return task
 
 
 @transaction.atomic
-def complete_task(*, acting: Membership, task: Task, origin: str = "") -> None:
+def complete_task(*, actor: Membership, task: Task, origin: str = "") -> None:
     if task.done_at is None:
         task.done_at = timezone.now()
         task.save(update_fields=["done_at"])
-        _event(task.case, "task.done", acting, origin, {"task": str(task.uuid)})
+        _event(task.case, "task.done", actor, origin, {"task": str(task.uuid)})
 
 
 @transaction.atomic
 def log_referral(
     *,
-    acting: Membership,
+    actor: Membership,
     case: Case,
     to: str,
     on: date,
@@ -171,11 +164,11 @@ def log_referral(
     outcome: str = "",
     origin: str = "",
 ) -> Referral:
-    referral = Referral(case=case, to=to, on=on, by=acting)
+    referral = Referral(case=case, to=to, on=on, by=actor)
     referral.reference = reference
     referral.outcome = outcome
     referral.save()
-    _event(case, "referral.logged", acting, origin, {"to": to, "referral": str(referral.uuid)})
+    _event(case, "referral.logged", actor, origin, {"to": to, "referral": str(referral.uuid)})
     return referral
 
 
@@ -188,25 +181,19 @@ def _intake_code() -> str:
 
 
 @transaction.atomic
-def create_incident(*, acting: Membership, title: str, origin: str = "") -> Incident:
-    if acting.role != Role.COORDINATOR:
+def create_incident(*, actor: Membership, title: str, origin: str = "") -> Incident:
+    if actor.role != Role.COORDINATOR:
         raise ServiceError("not-allowed")
-    incident = Incident(organisation=acting.organisation, intake_code=_intake_code())
+    incident = Incident(organisation=actor.organisation, intake_code=_intake_code())
     incident.title = title
     incident.save()
-    audit.record(
-        "incident.created",
-        actor=staff_actor(acting, origin),
-        object_type="incident",
-        object_id=incident.uuid,
-        organisation_id=acting.organisation.uuid,
-    )
+    events.record("incident.created", actor=actor, on=incident, origin=origin)
     return incident
 
 
 @transaction.atomic
 def set_case_incident(
-    *, acting: Membership, case: Case, incident: Incident | None, origin: str = ""
+    *, actor: Membership, case: Case, incident: Incident | None, origin: str = ""
 ) -> None:
     if incident is not None and incident.organisation_id != case.organisation_id:
         raise ServiceError("not-allowed")
@@ -216,7 +203,7 @@ def set_case_incident(
     _event(
         case,
         "case.incident_set",
-        acting,
+        actor,
         origin,
         {"incident": str(incident.uuid) if incident else ""},
     )
@@ -226,44 +213,39 @@ def set_case_incident(
 
 
 @transaction.atomic
-def set_retention(*, acting: Membership, days: int, origin: str = "") -> None:
-    if acting.role != Role.ORG_ADMIN:
+def set_retention(*, actor: Membership, days: int, origin: str = "") -> None:
+    if actor.role != Role.ORG_ADMIN:
         raise ServiceError("not-allowed")
     if not RETENTION_MIN_DAYS <= days <= RETENTION_MAX_DAYS:
         raise ServiceError("bad-retention")
-    org = acting.organisation
+    org = actor.organisation
     org.retention_days = days
     org.save(update_fields=["retention_days"])
-    audit.record(
-        "organisation.retention_changed",
-        actor=staff_actor(acting, origin),
-        object_type="organisation",
-        object_id=org.uuid,
-        organisation_id=org.uuid,
-        data={"days": days},
+    events.record(
+        "organisation.retention_changed", actor=actor, on=org, origin=origin, data={"days": days}
     )
 
 
 @transaction.atomic
 def record_reveal(
-    *, acting: Membership, case: Case, context_file, reason: str, origin: str = ""
+    *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
 ) -> None:
     """A staff member chose to see a file unblurred: who, which file, and why."""
     _event(
         case,
         "evidence.revealed",
-        acting,
+        actor,
         origin,
         {"file": str(context_file.uuid), "reason": reason},
     )
 
 
 @transaction.atomic
-def set_legal_hold(*, acting: Membership, case: Case, hold: bool, origin: str = "") -> None:
+def set_legal_hold(*, actor: Membership, case: Case, hold: bool, origin: str = "") -> None:
     case = _lock(case)
     case.legal_hold = hold
     case.save(update_fields=["legal_hold", "updated_at"])
-    _event(case, "case.legal_hold_set" if hold else "case.legal_hold_lifted", acting, origin)
+    _event(case, "case.legal_hold_set" if hold else "case.legal_hold_lifted", actor, origin)
 
 
 def destroy_case_content(case: Case) -> None:
@@ -296,18 +278,18 @@ def destroy_case_content(case: Case) -> None:
 
 
 @transaction.atomic
-def decide_erasure(*, acting: Membership, case: Case, approve: bool, origin: str = "") -> None:
-    if acting.role != Role.COORDINATOR:
+def decide_erasure(*, actor: Membership, case: Case, approve: bool, origin: str = "") -> None:
+    if actor.role != Role.COORDINATOR:
         raise ServiceError("not-allowed")
     case = _lock(case)
     if case.erasure_requested_at is None:
         raise ServiceError("no-request")
     if approve and case.legal_hold:
         raise ServiceError("legal-hold")
-    _event(case, "case.erasure_approved" if approve else "case.erasure_refused", acting, origin)
+    _event(case, "case.erasure_approved" if approve else "case.erasure_refused", actor, origin)
     if approve:
         destroy_case_content(case)
-        _event(case, "case.destroyed", acting, origin, {"reason": "erasure"})
+        _event(case, "case.destroyed", actor, origin, {"reason": "erasure"})
     else:
         case.erasure_requested_at = None
         case.save(update_fields=["erasure_requested_at", "updated_at"])
@@ -359,12 +341,10 @@ def run_retention(now=None) -> dict:
             if case.legal_hold or case.destroyed_at:
                 continue
             destroy_case_content(case)
-            audit.record(
+            events.record(
                 "case.destroyed",
                 actor=audit.Actor.system("retention"),
-                object_type="case",
-                object_id=case.uuid,
-                organisation_id=case.organisation.uuid,
+                on=case,
                 data={"reason": "retention"},
             )
             destroyed += 1
@@ -389,7 +369,7 @@ def label_index(text: str) -> str:
 
 
 @transaction.atomic
-def set_labels(*, acting: Membership, case: Case, labels: list[str], origin: str = "") -> None:
+def set_labels(*, actor: Membership, case: Case, labels: list[str], origin: str = "") -> None:
     """Replace the case's labels (each trimmed, at most 40 characters, at most ten)."""
     from .models import CaseLabel
 
@@ -405,4 +385,4 @@ def set_labels(*, acting: Membership, case: Case, labels: list[str], origin: str
         label = CaseLabel(case=case, index=label_index(text))
         label.value = text
         label.save()
-    _event(case, "case.labels_changed", acting, origin, {"count": len(clean)})
+    _event(case, "case.labels_changed", actor, origin, {"count": len(clean)})

@@ -26,39 +26,35 @@ def demo_totp_secret(email: str) -> str:
 
 STORY = [
     {
-        "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app"},
-        "what": {
-            "categories": ["fake_images", "shared_group"],
-            "narrative": "Unas compañeras nos avisaron de que circula una foto falsa de mi hija "
-            "en un grupo de WhatsApp del instituto.",
-        },
-        "where": {"urls": ["https://t.me/demo_canal_falso/12"], "groups": []},
-        "involved": {"handles": [{"platform": "telegram", "value": "demo_sospechoso"}]},
+        "filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app",
+        "categories": ("fake_images", "shared_group"),
+        "narrative": "Unas compañeras nos avisaron de que circula una foto falsa de mi hija "
+        "en un grupo de WhatsApp del instituto.",
+        "urls": ("https://t.me/demo_canal_falso/12",),
+        "handles": (("demo_sospechoso", "telegram"),),
         "pdq": "e" * 16 + "0" * 48,
     },
     {
-        "who": {"filer_role": "parent", "age_band": "12_13", "contact_preference": "email",
-                "contact": "familia2@demo.amparo.test"},
-        "what": {"categories": ["fake_images"], "narrative": "Mi hija de 13 años está muy mal."},
-        "where": {"urls": ["https://t.me/demo_canal_falso/15"]},
-        "involved": {"handles": [{"platform": "telegram", "value": "demo_sospechoso"}]},
+        "filer_role": "parent", "age_band": "12_13", "contact_preference": "email",
+        "contact": "familia2@demo.amparo.test",
+        "categories": ("fake_images",), "narrative": "Mi hija de 13 años está muy mal.",
+        "urls": ("https://t.me/demo_canal_falso/15",),
+        "handles": (("demo_sospechoso", "telegram"),),
         "pdq": "e" * 16 + "0" * 47 + "1",
     },
     {
-        "who": {"filer_role": "young_person", "age_band": "16_17", "contact_preference": "in_app"},
-        "what": {
-            "categories": ["sextortion"],
-            "narrative": "Una cuenta me pide 200 euros o enviará la foto a mis contactos.",
-        },
-        "urgent": {"payments": ["ES00 0000 0000 0000 0000 0000"],
-                   "demanding_handle": "demo_extorsion", "demanding_platform": "instagram"},
-        "where": {"urls": ["https://instagram.com/demo_extorsion"]},
+        "filer_role": "young_person", "age_band": "16_17", "contact_preference": "in_app",
+        "categories": ("sextortion",),
+        "narrative": "Una cuenta me pide 200 euros o enviará la foto a mis contactos.",
+        "payments": ("ES00 0000 0000 0000 0000 0000",),
+        "demanding_handle": "demo_extorsion", "demanding_platform": "instagram",
+        "urls": ("https://instagram.com/demo_extorsion",),
         "pdq": "",
     },
     {
-        "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "none"},
-        "what": {"categories": ["shared_group"], "narrative": ""},
-        "where": {"groups": ["https://chat.whatsapp.com/DemoGrupoClase1"]},
+        "filer_role": "parent", "age_band": "14_15", "contact_preference": "none",
+        "categories": ("shared_group",), "narrative": "",
+        "groups": ("https://chat.whatsapp.com/DemoGrupoClase1",),
         "pdq": "",
     },
 ]  # fmt: skip
@@ -66,32 +62,32 @@ STORY = [
 
 def seed_story(*, organisation, coordinator) -> None:
     """The incident and its families (idempotent: skipped if the incident exists)."""
-    from . import casework, services
+    from . import casework, intake
     from .models import Incident
 
     if Incident.objects.filter(organisation=organisation).exists():
         return
     incident = casework.create_incident(
-        acting=coordinator, title="IES de Almendralejo — septiembre (demo)"
+        actor=coordinator, title="IES de Almendralejo — septiembre (demo)"
     )
     for i, family in enumerate(STORY):
-        answers = {k: v for k, v in family.items() if k != "pdq"}
-        answers.setdefault("where", {}).setdefault("urls", [])
+        fields = {k: v for k, v in family.items() if k not in {"pdq", "handles"}}
+        fields["handles"] = tuple(intake.Handle(*h) for h in family.get("handles", ()))
         if family["pdq"]:
-            answers["evidence"] = {"fingerprints": [{
-                "sha256": f"{i:064x}", "md5": f"{i:032x}", "pdq": family["pdq"],
-                "pdq_quality": 90, "pdq_version": "pdq-1:exif-transpose,rgb,max512-intbox",
-                "media": "image", "size": 180_000,
-            }]}  # fmt: skip
-        answers["consent"] = {"takedown": True, "hash_sharing": True, "contact": True}
-        case, _code = services.submit_report(
-            organisation=organisation, incident=incident, answers=answers
+            fields["fingerprints"] = (intake.EvidenceFingerprint(
+                sha256=f"{i:064x}", md5=f"{i:032x}", pdq=family["pdq"], pdq_quality=90,
+                pdq_version="pdq-1:exif-transpose,rgb,max512-intbox", media="image",
+                size=180_000,
+            ),)  # fmt: skip
+        fields["consents"] = {"takedown": True, "hash_sharing": True, "contact": True}
+        case, _code = intake.submit_report(
+            organisation=organisation, incident=incident, submission=intake.Submission(**fields)
         )
         from .matching import match_case_now
 
         match_case_now(case)
         if i == 0:
-            services.add_family_message(case=case, body="¿Podéis ayudarnos a que lo borren?")
+            intake.add_family_message(case=case, body="¿Podéis ayudarnos a que lo borren?")
 
 
 def seed_bulk(*, organisation, count: int, seed: int = 2023, batch: int = 5000) -> int:
@@ -107,6 +103,7 @@ def seed_bulk(*, organisation, count: int, seed: int = 2023, batch: int = 5000) 
     from vault import crypto
     from vault.fields import blind_index
 
+    from .intake import hash_family_code
     from .models import (
         AgeBand,
         Case,
@@ -119,7 +116,6 @@ def seed_bulk(*, organisation, count: int, seed: int = 2023, batch: int = 5000) 
         Location,
         Priority,
     )
-    from .services import hash_family_code
 
     rng = random.Random(seed)
     code_hash = hash_family_code(crypto.generate_access_code())

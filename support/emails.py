@@ -8,9 +8,9 @@ from django.utils import translation
 
 from vault import keys
 
+from .members import invitation_token_context
 from .models import Invitation
 from .outbox import outbox_task
-from .services import invitation_token_context
 
 
 @outbox_task("support.send_invitation_email")

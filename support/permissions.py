@@ -39,26 +39,26 @@ def get_membership_for_user(user, organisation_uuid, *, roles=STAFF_ROLES) -> Me
 
 
 def get_member_for_admin(user, organisation_uuid, member_uuid) -> tuple[Membership, Membership]:
-    """(acting admin's membership, target membership) — target must be in the same organisation."""
-    acting = get_membership_for_user(user, organisation_uuid, roles=MANAGE_MEMBERS)
+    """(the admin's membership, the target membership) — target must be in the same organisation."""
+    actor = get_membership_for_user(user, organisation_uuid, roles=MANAGE_MEMBERS)
     target = (
         Membership.objects.select_related("user")
-        .filter(uuid=member_uuid, organisation=acting.organisation)
+        .filter(uuid=member_uuid, organisation=actor.organisation)
         .first()
     )
     if target is None:
         raise Http404
-    return acting, target
+    return actor, target
 
 
 def get_invitation_for_admin(user, organisation_uuid, invitation_uuid):
-    acting = get_membership_for_user(user, organisation_uuid, roles=MANAGE_MEMBERS)
+    actor = get_membership_for_user(user, organisation_uuid, roles=MANAGE_MEMBERS)
     invitation = Invitation.objects.filter(
-        uuid=invitation_uuid, organisation=acting.organisation
+        uuid=invitation_uuid, organisation=actor.organisation
     ).first()
     if invitation is None:
         raise Http404
-    return acting, invitation
+    return actor, invitation
 
 
 # --- Cases -------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from django.views.decorators.http import require_POST
 
 from vault.http import blob_response
 
-from . import casework, extensions, selectors, services
+from . import casework, events, extensions, intake, selectors
+from . import members as member_services
 from .casework import TRANSITIONS
 from .forms import (
     AcceptInvitationForm,
@@ -91,35 +92,35 @@ def home(request):
 
 @login_required
 def members(request, org):
-    acting = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
+    actor = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
     form = InviteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.invite_member(
-                acting=acting,
+            member_services.invite_member(
+                actor=actor,
                 email=form.cleaned_data["email"],
                 role=form.cleaned_data["role"],
                 origin=origin(request),
             )
-        except services.ServiceError as exc:
+        except events.ServiceError as exc:
             form.add_error("email", service_message(exc.code))
         else:
             messages.success(request, _("Invitation sent."))
             return redirect("support:members", org=org)
     people = (
-        Membership.objects.filter(organisation=acting.organisation)
+        Membership.objects.filter(organisation=actor.organisation)
         .select_related("user")
         .order_by("-is_active", "user__email")
     )
     pending = Invitation.objects.filter(
-        organisation=acting.organisation, accepted_at=None, revoked_at=None
+        organisation=actor.organisation, accepted_at=None, revoked_at=None
     ).order_by("-created_at")
     return render(
         request,
         "support/members.html",
         {
-            "membership": acting,
-            "organisation": acting.organisation,
+            "membership": actor,
+            "organisation": actor.organisation,
             "people": people,
             "pending": pending,
             "form": form,
@@ -132,16 +133,16 @@ def members(request, org):
 @login_required
 @reauthentication_required
 def member_role(request, org, member):
-    acting, target = get_member_for_admin(request.user, org, member)
+    actor, target = get_member_for_admin(request.user, org, member)
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, service_message("bad-role"))
     else:
         try:
-            services.change_role(
-                acting=acting, target=target, role=form.cleaned_data["role"], origin=origin(request)
+            member_services.change_role(
+                actor=actor, target=target, role=form.cleaned_data["role"], origin=origin(request)
             )
-        except services.ServiceError as exc:
+        except events.ServiceError as exc:
             messages.error(request, service_message(exc.code))
         else:
             messages.success(request, _("Role changed."))
@@ -152,10 +153,10 @@ def member_role(request, org, member):
 @login_required
 @reauthentication_required
 def member_deactivate(request, org, member):
-    acting, target = get_member_for_admin(request.user, org, member)
+    actor, target = get_member_for_admin(request.user, org, member)
     try:
-        services.deactivate_member(acting=acting, target=target, origin=origin(request))
-    except services.ServiceError as exc:
+        member_services.deactivate_member(actor=actor, target=target, origin=origin(request))
+    except events.ServiceError as exc:
         messages.error(request, service_message(exc.code))
     else:
         messages.success(request, _("Member deactivated."))
@@ -165,10 +166,10 @@ def member_deactivate(request, org, member):
 @require_POST
 @login_required
 def invitation_revoke(request, org, invitation):
-    acting, inv = get_invitation_for_admin(request.user, org, invitation)
+    actor, inv = get_invitation_for_admin(request.user, org, invitation)
     try:
-        services.revoke_invitation(acting=acting, invitation=inv, origin=origin(request))
-    except services.ServiceError as exc:
+        member_services.revoke_invitation(actor=actor, invitation=inv, origin=origin(request))
+    except events.ServiceError as exc:
         messages.error(request, service_message(exc.code))
     else:
         messages.success(request, _("Invitation withdrawn."))
@@ -177,7 +178,7 @@ def invitation_revoke(request, org, invitation):
 
 @sensitive_post_parameters("password1", "password2")
 def invitation_accept(request, token):
-    invitation = services.find_invitation(token)
+    invitation = member_services.find_invitation(token)
     if invitation is None:
         return render(request, "support/invitation_invalid.html", status=404)
     user = request.user if request.user.is_authenticated else None
@@ -186,13 +187,13 @@ def invitation_accept(request, token):
     )
     if request.method == "POST" and (user is not None or form.is_valid()):
         try:
-            membership = services.accept_invitation(
+            membership = member_services.accept_invitation(
                 invitation=invitation,
                 user=user,
                 password=form.cleaned_data.get("password1", "") if user is None else "",
                 origin=origin(request),
             )
-        except services.ServiceError as exc:
+        except events.ServiceError as exc:
             messages.error(request, service_message(exc.code))
             return redirect("account_login")
         if user is None:
@@ -262,7 +263,7 @@ def case_detail(request, org, case):
         "locations": case.locations.all(),
         "identifiers": case.identifiers.all(),
         "fingerprints": case.fingerprints.all(),
-        "consents": services.current_consents(case),
+        "consents": intake.current_consents(case),
         "consent_history": case.consents.all(),
         "messages_": case.messages.select_related("author__user"),
         "notes": case.notes.select_related("author__user"),
@@ -285,7 +286,7 @@ def case_detail(request, org, case):
         "incidents": Incident.objects.filter(organisation=membership.organisation, is_open=True),
         "panels": extensions.visible_case_panels(request=request, membership=membership, case=case),
     }
-    casework.mark_messages_read(acting=membership, case=case)
+    casework.mark_messages_read(actor=membership, case=case)
     return render(request, "support/case.html", context)
 
 
@@ -301,7 +302,7 @@ def _act(request, membership, case, action):
         form = StatusForm(post)
         if form.is_valid():
             casework.change_status(
-                acting=membership, case=case, status=form.cleaned_data["status"], origin=origin_
+                actor=membership, case=case, status=form.cleaned_data["status"], origin=origin_
             )
             return None
     elif action == "assign":
@@ -309,52 +310,52 @@ def _act(request, membership, case, action):
         if form.is_valid():
             chosen = form.cleaned_data["assignee"]
             assignee = members.filter(uuid=chosen).first() if chosen else None
-            casework.assign_case(acting=membership, case=case, assignee=assignee, origin=origin_)
+            casework.assign_case(actor=membership, case=case, assignee=assignee, origin=origin_)
             return None
     elif action == "take":
-        casework.assign_case(acting=membership, case=case, assignee=membership, origin=origin_)
+        casework.assign_case(actor=membership, case=case, assignee=membership, origin=origin_)
         return None
     elif action == "labels":
         form = LabelsForm(post)
         if form.is_valid():
             casework.set_labels(
-                acting=membership, case=case, labels=form.cleaned_data["labels"], origin=origin_
+                actor=membership, case=case, labels=form.cleaned_data["labels"], origin=origin_
             )
             return None
     elif action == "priority":
         form = PriorityForm(post)
         if form.is_valid():
             casework.set_priority(
-                acting=membership, case=case, priority=form.cleaned_data["priority"], origin=origin_
+                actor=membership, case=case, priority=form.cleaned_data["priority"], origin=origin_
             )
             return None
     elif action == "note":
         form = NoteForm(post)
         if form.is_valid():
-            casework.add_note(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            casework.add_note(actor=membership, case=case, origin=origin_, **form.cleaned_data)
             return None
     elif action == "reply":
         form = ReplyForm(post)
         if form.is_valid():
             casework.reply_to_family(
-                acting=membership, case=case, body=form.cleaned_data["body"], origin=origin_
+                actor=membership, case=case, body=form.cleaned_data["body"], origin=origin_
             )
             return None
     elif action == "task":
         form = TaskForm(post)
         if form.is_valid():
-            casework.add_task(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            casework.add_task(actor=membership, case=case, origin=origin_, **form.cleaned_data)
             return None
     elif action == "task-done":
         task = case.tasks.filter(uuid=post.get("task")).first()
         if task is None:
             raise Http404
-        casework.complete_task(acting=membership, task=task, origin=origin_)
+        casework.complete_task(actor=membership, task=task, origin=origin_)
         return None
     elif action == "referral":
         form = ReferralForm(post)
         if form.is_valid():
-            casework.log_referral(acting=membership, case=case, origin=origin_, **form.cleaned_data)
+            casework.log_referral(actor=membership, case=case, origin=origin_, **form.cleaned_data)
             return None
     elif action == "incident":
         chosen = post.get("incident")
@@ -365,16 +366,16 @@ def _act(request, membership, case, action):
         )
         if chosen and incident is None:
             raise Http404
-        casework.set_case_incident(acting=membership, case=case, incident=incident, origin=origin_)
+        casework.set_case_incident(actor=membership, case=case, incident=incident, origin=origin_)
         return None
     elif action == "hold":
         casework.set_legal_hold(
-            acting=membership, case=case, hold=post.get("hold") == "on", origin=origin_
+            actor=membership, case=case, hold=post.get("hold") == "on", origin=origin_
         )
         return None
     elif action == "erasure":
         casework.decide_erasure(
-            acting=membership, case=case, approve=post.get("approve") == "yes", origin=origin_
+            actor=membership, case=case, approve=post.get("approve") == "yes", origin=origin_
         )
         return None
     else:
@@ -388,7 +389,7 @@ def case_action(request, org, case, action):
     membership, case = get_case_for_user(request.user, org, case)
     try:
         failed = _act(request, membership, case, action)
-    except services.ServiceError as exc:
+    except events.ServiceError as exc:
         messages.error(request, service_message(exc.code))
     else:
         if failed is not None:
@@ -410,7 +411,7 @@ def incidents(request, org):
             raise PermissionDenied
         if form.is_valid():
             incident = casework.create_incident(
-                acting=membership, title=form.cleaned_data["title"], origin=origin(request)
+                actor=membership, title=form.cleaned_data["title"], origin=origin(request)
             )
             messages.success(request, _("Incident created."))
             return redirect("support:incident-detail", org=org, incident=incident.uuid)
@@ -485,7 +486,7 @@ def retention_settings(request, org):
     )
     if request.method == "POST" and form.is_valid():
         casework.set_retention(
-            acting=membership, days=form.cleaned_data["retention_days"], origin=origin(request)
+            actor=membership, days=form.cleaned_data["retention_days"], origin=origin(request)
         )
         messages.success(request, _("Retention period saved."))
         return redirect("support:retention", org=org)
@@ -521,7 +522,7 @@ def file_blurred(request, org, case, file):
     membership, case, context_file = _case_file(request, org, case, file)
     return blob_response(
         _derivative(context_file, "blurred"),
-        actor=services.staff_actor(membership, origin(request)),
+        actor=events.staff_actor(membership, origin(request)),
         organisation_id=membership.organisation.uuid,
     )
 
@@ -534,7 +535,7 @@ def file_reveal(request, org, case, file):
     revealed = request.session.get("revealed", {})
     if request.method == "POST" and form.is_valid():
         casework.record_reveal(
-            acting=membership,
+            actor=membership,
             case=case,
             context_file=context_file,
             reason=form.cleaned_data["reason"],
@@ -569,7 +570,7 @@ def file_preview(request, org, case, file):
         raise PermissionDenied
     return blob_response(
         _derivative(context_file, "preview"),
-        actor=services.staff_actor(membership, origin(request)),
+        actor=events.staff_actor(membership, origin(request)),
         purpose="reveal",
         organisation_id=membership.organisation.uuid,
     )
@@ -583,6 +584,6 @@ def file_download(request, org, case, file):
         raise PermissionDenied
     return blob_response(
         context_file.blob,
-        actor=services.staff_actor(membership, origin(request)),
+        actor=events.staff_actor(membership, origin(request)),
         organisation_id=membership.organisation.uuid,
     )

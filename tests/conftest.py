@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import services
+from support import members
 from support.models import Role
 from tests.factories import make_member
 from vault.audit import Actor
@@ -23,12 +23,12 @@ def _isolated_cache(settings):
 
 @pytest.fixture
 def org_x(db):
-    return services.create_organisation(name="Grupo X", actor=Actor.system("tests"))
+    return members.create_organisation(name="Grupo X", actor=Actor.system("tests"))
 
 
 @pytest.fixture
 def org_y(db):
-    return services.create_organisation(name="Grupo Y", actor=Actor.system("tests"))
+    return members.create_organisation(name="Grupo Y", actor=Actor.system("tests"))
 
 
 @pytest.fixture

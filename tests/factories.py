@@ -9,7 +9,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from support import services
+from support import members
 from vault.audit import Actor
 
 PASSWORD = "correct horse battery staple 42"
@@ -28,7 +28,7 @@ def make_user(email: str | None = None, *, mfa: bool = True):
 
 def make_member(org, role: str, *, mfa: bool = True, email: str | None = None):
     user = make_user(email, mfa=mfa)
-    return services.add_member(organisation=org, user=user, role=role, actor=Actor.system("tests"))
+    return members.add_member(organisation=org, user=user, role=role, actor=Actor.system("tests"))
 
 
 def client_for(membership_or_user) -> Client:

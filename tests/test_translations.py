@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from support.members import invite_member
 from support.models import Role
-from support.services import invite_member
 from tests.factories import client_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_public_pages_show_no_english_in_spanish(path):
 @pytest.mark.django_db
 def test_staff_pages_show_no_english_in_spanish(org_admin, org_x):
     client = client_for(org_admin)
-    invite_member(acting=org_admin, email="nueva@example.org", role=Role.CASEWORKER)
+    invite_member(actor=org_admin, email="nueva@example.org", role=Role.CASEWORKER)
     for url in [
         reverse("support:org-home", args=[org_x.uuid]),
         reverse("support:members", args=[org_x.uuid]),

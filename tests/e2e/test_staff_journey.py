@@ -3,7 +3,7 @@
 import pytest
 from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
 
-from support import services
+from support import intake, members
 from support.models import Referral, Role
 from tests.e2e.axe import axe_problems
 from tests.factories import PASSWORD, make_user
@@ -29,17 +29,20 @@ def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
     page, base = laptop, live_server.url
     user = make_user("coordinadora@example.org", mfa=False)
     TOTP.activate(user, SECRET)
-    services.add_member(
+    members.add_member(
         organisation=org_x, user=user, role=Role.COORDINATOR, actor=Actor.system("tests")
     )
-    case, _ = services.submit_report(
+    case, _ = intake.submit_report(
         organisation=org_x,
         incident=None,
-        answers={
-            "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app"},
-            "what": {"categories": ["sextortion"], "narrative": "Piden 300 euros por Bizum."},
-            "urgent": {"payments": ["612345678"]},
-        },
+        submission=intake.Submission(
+            filer_role="parent",
+            age_band="14_15",
+            contact_preference="in_app",
+            categories=("sextortion",),
+            narrative="Piden 300 euros por Bizum.",
+            payments=("612345678",),
+        ),
     )
     problems = {}
 

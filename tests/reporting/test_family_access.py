@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from support import services
+from support import intake
 from support.models import Case
 from tests.reporting.test_wizard import submit, walk
 
@@ -51,7 +51,7 @@ def test_a_wrong_reference_and_a_wrong_code_look_exactly_the_same(receipt):
 
 def test_serial_guessing_is_throttled_per_case(receipt):
     reference, code = receipt
-    for i in range(services.FAMILY_ATTEMPTS_PER_CASE):
+    for i in range(intake.FAMILY_ATTEMPTS_PER_CASE):
         signin(reference, "ABCD-EFGH-JKMN-PQRS", ip=f"203.0.113.{i}")
     # Even the right code is refused now, from a fresh address: the case is locked.
     assert signin(reference, code, ip="192.0.2.200").status_code == 200
@@ -59,7 +59,7 @@ def test_serial_guessing_is_throttled_per_case(receipt):
 
 def test_serial_guessing_is_throttled_per_address(org_x):
     refs = [submit(walk(Client())) for _ in range(2)]
-    for i in range(services.FAMILY_ATTEMPTS_PER_ADDRESS):
+    for i in range(intake.FAMILY_ATTEMPTS_PER_ADDRESS):
         signin(f"AMP-{i:08d}", "ABCD-EFGH-JKMN-PQRS", ip="198.51.100.50")
     reference, code = refs[0]
     assert signin(reference, code, ip="198.51.100.50").status_code == 200
@@ -72,19 +72,19 @@ def test_a_parallel_burst_cannot_exceed_the_limit(receipt):
     reference, _ = receipt
     case = Case.objects.get(reference=reference)
     checked = []
-    original = services._verify_family_code
+    original = intake._verify_family_code
 
     def counting(stored, code):
         checked.append(1)
         return original(stored, code)
 
-    services._verify_family_code = counting
+    intake._verify_family_code = counting
     barrier = threading.Barrier(25)
 
     def attempt(i):
         barrier.wait()
         try:
-            services.check_family_access(
+            intake.check_family_access(
                 reference=case.reference, code="ABCD-EFGH-JKMN-PQRS", client_ip=f"10.9.0.{i}"
             )
         finally:
@@ -97,5 +97,5 @@ def test_a_parallel_burst_cannot_exceed_the_limit(receipt):
         for t in threads:
             t.join()
     finally:
-        services._verify_family_code = original
-    assert len(checked) == services.FAMILY_ATTEMPTS_PER_CASE
+        intake._verify_family_code = original
+    assert len(checked) == intake.FAMILY_ATTEMPTS_PER_CASE

@@ -4,7 +4,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from support import casework, services
+from support import casework, intake
 from support.models import Case, CaseLink, CaseStatus, Message, Note, Referral, Role
 from tests.factories import client_for, make_member
 from tests.reporting.test_wizard import GOOD, submit, walk
@@ -59,7 +59,7 @@ def test_a_caseworker_sees_new_cases_but_not_a_colleagues(caseworker, coordinato
     client = client_for(caseworker)
     assert client.get(url("case-detail", case)).status_code == 200  # new, unassigned: triage
     colleague = make_member(org_x, Role.CASEWORKER)
-    casework.assign_case(acting=coordinator, case=case, assignee=colleague)
+    casework.assign_case(actor=coordinator, case=case, assignee=colleague)
     assert client.get(url("case-detail", case)).status_code == 403
     queue = client.get(reverse("support:org-home", args=[org_x.uuid])).content.decode()
     assert case.reference not in queue
@@ -196,8 +196,8 @@ def test_the_queue_query_count_does_not_grow_with_cases(coordinator, org_x):
         for i in range(n):
             client = Client(REMOTE_ADDR=f"{network}.{i}")
             case = Case.objects.get(reference=submit(walk(client))[0])
-            casework.set_labels(acting=coordinator, case=case, labels=["a", "b"])
-            services.add_family_message(case=case, body="hola")
+            casework.set_labels(actor=coordinator, case=case, labels=["a", "b"])
+            intake.add_family_message(case=case, body="hola")
 
     add_cases(3, "192.0.2")
     few = queries_for_home()
@@ -209,8 +209,8 @@ def test_the_queue_query_count_does_not_grow_with_cases(coordinator, org_x):
 def test_the_case_page_query_count_is_bounded(coordinator, case, django_assert_max_num_queries):
     client = client_for(coordinator)
     for i in range(10):
-        casework.add_note(acting=coordinator, case=case, body=f"n{i}", shared=False)
-        casework.reply_to_family(acting=coordinator, case=case, body=f"m{i}")
+        casework.add_note(actor=coordinator, case=case, body=f"n{i}", shared=False)
+        casework.reply_to_family(actor=coordinator, case=case, body=f"m{i}")
     with django_assert_max_num_queries(40):
         assert client.get(url("case-detail", case)).status_code == 200
 
@@ -218,7 +218,7 @@ def test_the_case_page_query_count_is_bounded(coordinator, case, django_assert_m
 def test_incident_page_never_shows_another_familys_details_to_a_caseworker(
     coordinator, caseworker, org_x
 ):
-    incident = casework.create_incident(acting=coordinator, title="Colegio X — septiembre")
+    incident = casework.create_incident(actor=coordinator, title="Colegio X — septiembre")
     family = Client()
     family.get(reverse("reporting:incident", args=[incident.intake_code]))
     for step, data in GOOD.items():
@@ -227,7 +227,7 @@ def test_incident_page_never_shows_another_familys_details_to_a_caseworker(
     case = Case.objects.get(reference=reference)
     assert case.incident == incident
     colleague = make_member(org_x, Role.CASEWORKER)
-    casework.assign_case(acting=coordinator, case=case, assignee=colleague)
+    casework.assign_case(actor=coordinator, case=case, assignee=colleague)
     html = (
         client_for(caseworker)
         .get(reverse("support:incident-detail", args=[org_x.uuid, incident.uuid]))
@@ -239,7 +239,7 @@ def test_incident_page_never_shows_another_familys_details_to_a_caseworker(
 
 
 def test_incident_qr_codes_download(coordinator, org_x):
-    incident = casework.create_incident(acting=coordinator, title="Grupo de clase")
+    incident = casework.create_incident(actor=coordinator, title="Grupo de clase")
     client = client_for(coordinator)
     png = client.get(reverse("support:incident-qr", args=[org_x.uuid, incident.uuid, "png"]))
     assert png["Content-Type"] == "image/png" and png.content.startswith(b"\x89PNG")
@@ -255,7 +255,7 @@ def test_only_coordinators_create_incidents(caseworker, org_x):
 
 
 def test_incident_pages_are_404_for_another_organisation(coordinator, org_x, org_y):
-    incident = casework.create_incident(acting=coordinator, title="X")
+    incident = casework.create_incident(actor=coordinator, title="X")
     outsider = make_member(org_y, Role.COORDINATOR)
     assert (
         client_for(outsider)
@@ -342,8 +342,8 @@ def test_retention_expiry_destroys_content_keeps_tombstone_and_honours_hold(coor
     a = Case.objects.get(reference=submit(walk(Client()))[0])
     b = Case.objects.get(reference=submit(walk(Client()))[0])
     for c in (a, b):
-        casework.change_status(acting=coordinator, case=c, status="closed")
-    casework.set_legal_hold(acting=coordinator, case=b, hold=True)
+        casework.change_status(actor=coordinator, case=c, status="closed")
+    casework.set_legal_hold(actor=coordinator, case=b, hold=True)
     later = timezone.now() + timezone.timedelta(days=org_x.retention_days + 1)
     result = casework.run_retention(now=later)
     assert result["destroyed"] == 1
@@ -357,14 +357,14 @@ def test_retention_expiry_destroys_content_keeps_tombstone_and_honours_hold(coor
 
 def test_coordinators_are_warned_30_days_before_expiry(coordinator, org_x):
     a = Case.objects.get(reference=submit(walk(Client()))[0])
-    casework.change_status(acting=coordinator, case=a, status="closed")
+    casework.change_status(actor=coordinator, case=a, status="closed")
     soon = timezone.now() + timezone.timedelta(days=org_x.retention_days - 10)
     assert casework.run_retention(now=soon)["warned"] == 1
     assert casework.run_retention(now=soon)["warned"] == 0  # once
 
 
 def test_an_approved_erasure_request_destroys_the_case(coordinator, case):
-    services.request_erasure(case=case)
+    intake.request_erasure(case=case)
     client_for(coordinator).post(url("case-action", case, action="erasure"), {"approve": "yes"})
     case.refresh_from_db()
     assert case.destroyed_at is not None
@@ -372,8 +372,8 @@ def test_an_approved_erasure_request_destroys_the_case(coordinator, case):
 
 
 def test_erasure_waits_for_a_legal_hold(coordinator, case):
-    services.request_erasure(case=case)
-    casework.set_legal_hold(acting=coordinator, case=case, hold=True)
+    intake.request_erasure(case=case)
+    casework.set_legal_hold(actor=coordinator, case=case, hold=True)
     client_for(coordinator).post(url("case-action", case, action="erasure"), {"approve": "yes"})
     case.refresh_from_db()
     assert case.destroyed_at is None

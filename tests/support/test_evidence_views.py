@@ -95,12 +95,12 @@ def test_evidence_routes_are_403_for_the_police_liaison_here(name, evidence, pol
 
 
 def test_destroying_the_case_shreds_its_files(coordinator, evidence):
-    from support import casework, services
+    from support import casework, intake
 
     case, context_file = evidence
     blob = context_file.blob
-    services.request_erasure(case=case)
-    casework.decide_erasure(acting=coordinator, case=case, approve=True)
+    intake.request_erasure(case=case)
+    casework.decide_erasure(actor=coordinator, case=case, approve=True)
     blob.refresh_from_db()
     assert blob.state == "destroyed" and blob.wrapped_dek is None
     with pytest.raises(vault_services.BlobUnavailable):
@@ -111,18 +111,18 @@ def test_the_staff_timeline_words_every_event_it_shows(coordinator, evidence):
     """No raw event code (say "case.labels_changed") ever reaches a staff member."""
     import re
 
-    from support import casework, services
+    from support import casework, intake
 
     case, context_file = evidence
     client = client_for(coordinator)
     client.post(file_url("file-reveal", case, context_file), {"reason": "triage"})
-    casework.set_labels(acting=coordinator, case=case, labels=["colegio"])
-    casework.change_status(acting=coordinator, case=case, status="triaged")
-    casework.add_note(acting=coordinator, case=case, body="n", shared=True)
-    casework.reply_to_family(acting=coordinator, case=case, body="r")
-    services.add_family_links(case=case, urls=["https://t.me/otro"])
-    services.withdraw_consent(case=case, kind="takedown")
-    services.request_erasure(case=case)
+    casework.set_labels(actor=coordinator, case=case, labels=["colegio"])
+    casework.change_status(actor=coordinator, case=case, status="triaged")
+    casework.add_note(actor=coordinator, case=case, body="n", shared=True)
+    casework.reply_to_family(actor=coordinator, case=case, body="r")
+    intake.add_family_links(case=case, urls=["https://t.me/otro"])
+    intake.withdraw_consent(case=case, kind="takedown")
+    intake.request_erasure(case=case)
     html = client.get(
         reverse("support:case-detail", args=[case.organisation.uuid, case.uuid])
     ).content.decode()

@@ -7,7 +7,7 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
 
-from support import services
+from support import members
 from support.emails import send_invitation_email
 from support.models import Invitation, Membership, OutboxMessage, Role
 from tests.factories import PASSWORD, client_for
@@ -56,7 +56,7 @@ def test_inviting_an_existing_member_is_refused(org_admin, caseworker, org_x):
 
 
 def _invitation_link(org_admin) -> str:
-    services.invite_member(acting=org_admin, email="nueva@example.org", role=Role.CASEWORKER)
+    members.invite_member(actor=org_admin, email="nueva@example.org", role=Role.CASEWORKER)
     row = OutboxMessage.objects.get()
     send_invitation_email(outbox_id=str(row.uuid), **row.kwargs)
     return re.search(r"http\S+/invitation/\S+/", mail.outbox[-1].body).group(0)

@@ -4,13 +4,13 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from support.members import invite_member
 from support.models import Role
 from support.permissions import (
     get_invitation_for_admin,
     get_member_for_admin,
     get_membership_for_user,
 )
-from support.services import invite_member
 from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
@@ -43,8 +43,8 @@ def test_get_membership_is_404_once_deactivated(coordinator, org_x):
 
 
 def test_member_for_admin_finds_a_member_of_the_same_organisation(org_admin, caseworker, org_x):
-    acting, target = get_member_for_admin(org_admin.user, org_x.uuid, caseworker.uuid)
-    assert (acting, target) == (org_admin, caseworker)
+    actor, target = get_member_for_admin(org_admin.user, org_x.uuid, caseworker.uuid)
+    assert (actor, target) == (org_admin, caseworker)
 
 
 def test_member_for_admin_is_404_for_a_member_of_another_organisation(
@@ -67,7 +67,7 @@ def test_member_for_admin_is_403_for_a_coordinator(coordinator, caseworker, org_
 
 
 def test_invitation_for_admin_rules(org_admin, outsider_admin, coordinator, org_x, org_y):
-    invitation = invite_member(acting=org_admin, email="new@example.org", role=Role.CASEWORKER)
+    invitation = invite_member(actor=org_admin, email="new@example.org", role=Role.CASEWORKER)
     _, found = get_invitation_for_admin(org_admin.user, org_x.uuid, invitation.uuid)
     assert found == invitation
     with pytest.raises(Http404):  # the outsider cannot even confirm it exists

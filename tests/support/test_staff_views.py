@@ -6,8 +6,8 @@ from allauth.mfa.totp.internal.auth import hotp_value, yield_hotp_counters_from_
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from support.members import invite_member
 from support.models import ContextFile, Membership, Role
-from support.services import invite_member
 from tests.factories import PASSWORD, client_for, make_member
 from vault import services as vault_services
 from vault.audit import Actor
@@ -43,18 +43,20 @@ def fill(route, values):
 @pytest.fixture
 def route_values(org_x, org_admin, caseworker, coordinator):
     from support import casework
-    from support.services import submit_report
+    from support.intake import Submission, submit_report
 
-    invitation = invite_member(acting=org_admin, email="x@example.org", role=Role.CASEWORKER)
+    invitation = invite_member(actor=org_admin, email="x@example.org", role=Role.CASEWORKER)
     case, _ = submit_report(
         organisation=org_x,
         incident=None,
-        answers={
-            "who": {"filer_role": "parent", "age_band": "12_13", "contact_preference": "none"},
-            "what": {"categories": ["fake_images"]},
-        },
+        submission=Submission(
+            filer_role="parent",
+            age_band="12_13",
+            contact_preference="none",
+            categories=("fake_images",),
+        ),
     )
-    incident = casework.create_incident(acting=coordinator, title="Incidente")
+    incident = casework.create_incident(actor=coordinator, title="Incidente")
     blob = vault_services.store_stream([b"chat export"], actor=Actor.system("tests"))
     context_file = ContextFile.objects.create(case=case, blob=blob)
     return {

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from support import services
+from support import members
 from support.demo import (
     DEMO_ORG,
     DEMO_PASSWORD,
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             org = Organisation.objects.filter(name=DEMO_ORG).first()
             if org is None:
-                org = services.create_organisation(name=DEMO_ORG, actor=actor)
+                org = members.create_organisation(name=DEMO_ORG, actor=actor)
             User = get_user_model()
             for email, role in DEMO_PEOPLE:
                 user = User.objects.filter(email=email).first()
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                     )
                     EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
                 if not user.memberships.filter(organisation=org).exists():
-                    services.add_member(organisation=org, user=user, role=role, actor=actor)
+                    members.add_member(organisation=org, user=user, role=role, actor=actor)
                 if not Authenticator.objects.filter(
                     user=user, type=Authenticator.Type.TOTP
                 ).exists():

@@ -1,0 +1,345 @@
+"""A family's side of a case: the report that creates it, signing in with the
+access code, and what the family may add or ask for afterwards.
+
+Same rules as the other services: one transaction each, keyword-only arguments,
+the audit event inside. The acting party is the family of the case.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from vault import audit, crypto, keys, normalize
+from vault import services as vault_services
+from vault.fields import blind_index
+
+from . import events, outbox, ratelimit
+from .events import ServiceError, family_actor
+from .models import (
+    AgeBand,
+    Case,
+    Consent,
+    ContextFile,
+    Fingerprint,
+    Identifier,
+    Incident,
+    Location,
+    Message,
+    Organisation,
+    Priority,
+    ReportDraft,
+)
+
+
+@dataclass(frozen=True)
+class Handle:
+    value: str
+    platform: str = ""
+
+
+@dataclass(frozen=True)
+class EvidenceFingerprint:
+    """Fingerprints the browser computed of one file (the file never reaches us)."""
+
+    sha256: str
+    md5: str
+    pdq: str = ""
+    pdq_quality: int | None = None
+    pdq_version: str = ""
+    media: str = "image"
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A family's checked report, already validated and normalised by the wizard."""
+
+    filer_role: str
+    age_band: str
+    contact_preference: str
+    contact: str = ""
+    categories: tuple[str, ...] = ()
+    narrative: str = ""
+    urls: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    payments: tuple[str, ...] = ()
+    demanding_handle: str = ""
+    demanding_platform: str = ""
+    handles: tuple[Handle, ...] = ()
+    phones: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    fingerprints: tuple[EvidenceFingerprint, ...] = ()
+    # Consent kind → given (True/False), or None when the question was not answered.
+    consents: dict[str, bool | None] = field(default_factory=dict)
+
+
+# --- Access codes -------------------------------------------------------------------------
+
+
+def _access_pepper() -> tuple[int, bytes]:
+    version = keys.keyring().current_version
+    return version, keys.purpose_key("access-code-pepper", version)
+
+
+def hash_family_code(code: str) -> str:
+    version, pepper = _access_pepper()
+    return f"v{version}${crypto.hash_access_code(code, pepper)}"
+
+
+def _verify_family_code(stored: str, code: str) -> bool:
+    version_part, _, hashed = stored.partition("$")
+    try:
+        pepper = keys.purpose_key("access-code-pepper", int(version_part.removeprefix("v")))
+    except (ValueError, crypto.CryptoError):
+        return False
+    return crypto.verify_access_code(hashed, code, pepper)
+
+
+# --- The report ---------------------------------------------------------------------------
+
+
+def _new_reference() -> str:
+    for _ in range(10):
+        reference = crypto.generate_case_reference()
+        if not Case.objects.filter(reference=reference).exists():
+            return reference
+    raise RuntimeError("could not find a free case reference")
+
+
+URGENT_CATEGORIES = {"sextortion"}
+
+
+def _priority(categories: list[str], age_band: str) -> int:
+    if URGENT_CATEGORIES & set(categories):
+        return Priority.URGENT
+    if age_band in {AgeBand.UNDER_12, AgeBand.AGE_12_13}:
+        return Priority.HIGH
+    return Priority.NORMAL
+
+
+def _add_location(case: Case, *, kind: str, value: str) -> Location:
+    location = Location(case=case, kind=kind, platform=normalize.detect_platform(value) or "")
+    location.value = value
+    location.index = blind_index(value, domain="url")
+    location.save()
+    return location
+
+
+def _add_identifier(
+    case: Case, *, kind: str, value: str, platform: str = "", demanding: bool = False
+) -> Identifier:
+    identifier = Identifier(case=case, kind=kind, platform=platform, is_demanding_party=demanding)
+    identifier.value = value
+    domain = f"{kind}:{platform}" if kind == Identifier.Kind.HANDLE else kind
+    identifier.index = blind_index(value.casefold(), domain=domain)
+    identifier.save()
+    return identifier
+
+
+def _record_consents(case: Case, consents: dict, given_by: str) -> None:
+    for kind, given in consents.items():
+        if given is not None:
+            Consent.objects.create(case=case, kind=kind, given=bool(given), given_by=given_by)
+
+
+@transaction.atomic
+def submit_report(
+    *,
+    organisation: Organisation,
+    incident: Incident | None,
+    submission: Submission,
+    draft: ReportDraft | None = None,
+    origin: str = "",
+) -> tuple[Case, str]:
+    """Create a case from a family's checked report; returns (case, access code).
+
+    The access code is returned once and stored only as a peppered Argon2id hash.
+    """
+    s = submission
+    code = crypto.generate_access_code()
+    categories = list(s.categories)
+    case = Case(
+        organisation=organisation,
+        incident=incident,
+        reference=_new_reference(),
+        access_code_hash=hash_family_code(code),
+        filer_role=s.filer_role,
+        age_band=s.age_band,
+        contact_preference=s.contact_preference,
+        categories=categories,
+        is_sextortion="sextortion" in categories,
+        priority=_priority(categories, s.age_band),
+    )
+    case.contact = s.contact
+    case.narrative = s.narrative
+    case.save()
+
+    for url in s.urls:
+        _add_location(case, kind=Location.Kind.URL, value=url)
+    for group in s.groups:
+        _add_location(case, kind=Location.Kind.GROUP, value=group)
+    for payment in s.payments:
+        _add_identifier(case, kind=Identifier.Kind.PAYMENT, value=payment, demanding=True)
+    if s.demanding_handle:
+        _add_identifier(
+            case,
+            kind=Identifier.Kind.HANDLE,
+            value=s.demanding_handle,
+            platform=s.demanding_platform,
+            demanding=True,
+        )
+    for handle in s.handles:
+        _add_identifier(
+            case, kind=Identifier.Kind.HANDLE, value=handle.value, platform=handle.platform
+        )
+    for phone in s.phones:
+        _add_identifier(case, kind=Identifier.Kind.PHONE, value=phone)
+    for name in s.names:
+        _add_identifier(case, kind=Identifier.Kind.NAME, value=name)
+    for fp in s.fingerprints:
+        Fingerprint.objects.create(case=case, **dataclasses.asdict(fp))
+    _record_consents(case, s.consents, s.filer_role)
+    if draft is not None:
+        for context_file in draft.files.select_for_update():
+            context_file.case, context_file.draft = case, None
+            context_file.save(update_fields=["case", "draft"])
+            outbox.enqueue("support.process_evidence", file=context_file.uuid)
+
+    events.record(
+        "case.submitted",
+        actor=family_actor(case, origin),
+        on=case,
+        data={"incident": str(incident.uuid) if incident else "", "priority": case.priority},
+    )
+    outbox.enqueue("support.match_case", case=case.uuid)
+    return case, code
+
+
+# --- Signing in ---------------------------------------------------------------------------
+
+# Throttles for access-code attempts (per case reference, per client address).
+FAMILY_ATTEMPTS_PER_CASE = 10
+FAMILY_ATTEMPTS_PER_ADDRESS = 30
+FAMILY_ATTEMPT_WINDOW = 15 * 60
+
+
+def check_family_access(*, reference: str, code: str, client_ip: str) -> Case | None:
+    """The case for a reference and access code, or None — the same way every time.
+
+    Threat: guessing codes; learning which references exist from error text or
+    timing. Choice: per-reference and per-address counters in Redis (hold under a
+    parallel burst); an unknown reference spends one dummy Argon2 verification;
+    callers show one message for every failure.
+    """
+    reference = reference.strip().upper()
+    allowed = ratelimit.hit(
+        f"family:addr:{client_ip}", limit=FAMILY_ATTEMPTS_PER_ADDRESS, window=FAMILY_ATTEMPT_WINDOW
+    ) & ratelimit.hit(
+        f"family:case:{reference[:20]}",
+        limit=FAMILY_ATTEMPTS_PER_CASE,
+        window=FAMILY_ATTEMPT_WINDOW,
+    )
+    case = Case.objects.filter(reference=reference).first()
+    if case is None or not allowed:
+        crypto.burn_verify_time(_access_pepper()[1])
+        return None
+    return case if _verify_family_code(case.access_code_hash, code) else None
+
+
+# --- What the family adds afterwards ------------------------------------------------------
+
+
+def _family_event(case: Case, event: str, origin: str, data: dict | None = None) -> None:
+    events.record(event, actor=family_actor(case, origin), on=case, data=data)
+
+
+@transaction.atomic
+def record_family_visit(*, case: Case, origin: str = "") -> None:
+    _family_event(case, "case.family_signed_in", origin)
+
+
+@transaction.atomic
+def add_family_message(*, case: Case, body: str, origin: str = "") -> Message:
+    message = Message(case=case, from_family=True)
+    message.body = body
+    message.save()
+    _family_event(case, "message.from_family", origin, {"message": str(message.uuid)})
+    return message
+
+
+@transaction.atomic
+def add_family_links(*, case: Case, urls: list[str], origin: str = "") -> int:
+    known = set(case.locations.values_list("index", flat=True))
+    added = 0
+    for url in urls:
+        if blind_index(url, domain="url") not in known:
+            _add_location(case, kind=Location.Kind.URL, value=url)
+            added += 1
+    _family_event(case, "case.links_added", origin, {"count": added})
+    return added
+
+
+def current_consents(case: Case) -> dict[str, Consent]:
+    """The decision in force for each kind: the newest row."""
+    current = {}
+    for consent in case.consents.order_by("created_at", "id"):
+        current[consent.kind] = consent
+    return current
+
+
+@transaction.atomic
+def withdraw_consent(*, case: Case, kind: str, origin: str = "") -> bool:
+    consent = current_consents(case).get(kind)
+    if consent is None or not consent.given:
+        return False
+    Consent.objects.create(case=case, kind=kind, given=False, given_by=consent.given_by)
+    _family_event(case, "consent.withdrawn", origin, {"kind": kind})
+    return True
+
+
+@transaction.atomic
+def request_erasure(*, case: Case, origin: str = "") -> None:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.erasure_requested_at is None:
+        case.erasure_requested_at = timezone.now()
+        case.save(update_fields=["erasure_requested_at", "updated_at"])
+        _family_event(case, "case.erasure_requested", origin)
+
+
+# --- Context files ------------------------------------------------------------------------
+
+MAX_FILES_PER_CASE = 50
+
+
+def _store_family_file(upload, *, actor: audit.Actor, organisation_id=None, **where) -> ContextFile:
+    blob = vault_services.finish_upload(upload, actor=actor, organisation_id=organisation_id)
+    return ContextFile.objects.create(blob=blob, from_family=True, **where)
+
+
+@transaction.atomic
+def attach_draft_files(*, draft: ReportDraft, uploads: list, origin: str = "") -> list[ContextFile]:
+    """Files sent during the wizard: kept encrypted, owned by the draft until it is sent."""
+    if draft.files.count() + len(uploads) > MAX_FILES_PER_CASE:
+        raise ServiceError("too-many-files")
+    # No case exists yet: the draft stands for the family in the custody log.
+    actor = audit.Actor("family", f"family:draft:{draft.uuid}", "family", origin)
+    return [_store_family_file(u, actor=actor, draft=draft) for u in uploads]
+
+
+@transaction.atomic
+def add_family_files(*, case: Case, uploads: list, origin: str = "") -> list[ContextFile]:
+    if case.files.count() + len(uploads) > MAX_FILES_PER_CASE:
+        raise ServiceError("too-many-files")
+    actor = family_actor(case, origin)
+    files = [
+        _store_family_file(u, actor=actor, organisation_id=case.organisation.uuid, case=case)
+        for u in uploads
+    ]
+    for f in files:
+        outbox.enqueue("support.process_evidence", file=f.uuid)
+    _family_event(case, "case.files_added", origin, {"count": len(files)})
+    return files
