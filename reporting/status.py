@@ -24,6 +24,8 @@ FAMILY_WORDS = {
     "case.links_added": _("You added more links."),
     "case.files_added": _("You sent more files."),
     "consent.withdrawn": _("You withdrew a permission."),
+    "consent.given": _("You gave a permission again."),
+    "case.fingerprints_added": _("You added fingerprints of new copies of the image."),
     "case.erasure_requested": _("You asked for the case to be deleted."),
     "message.from_family": _("You sent a message."),
     "message.to_family": _("The group sent you a message."),
@@ -61,3 +63,41 @@ def next_steps(case) -> NextSteps:
         expect_by=case.created_at + timedelta(hours=hours),
         channel=channel,
     )
+
+
+# What a family is told about each file it sent, once the worker has looked at it.
+FILE_WORDS = {
+    "pending": _("Received and encrypted. The group's system is still checking it."),
+    "ready": _("Received. The group can see it."),
+    "document": _("Received. It is not a picture, so the group will open it as a document."),
+    "refused": _(
+        "Received, but it could not be opened as a picture (it may be damaged or too big). "
+        "If you can, send a new screenshot instead."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FamilyFile:
+    blob: object
+    state: str
+
+    @property
+    def state_text(self) -> str:
+        return str(FILE_WORDS[self.state])
+
+    @property
+    def refused(self) -> bool:
+        return self.state == "refused"
+
+
+def file_state(blob) -> str:
+    if blob.processed_at is None:
+        return "pending"
+    if not blob.image_rejection:
+        return "ready"
+    return "document" if blob.image_rejection == "not-an-image" else "refused"
+
+
+def family_files(files) -> list[FamilyFile]:
+    return [FamilyFile(blob=f.blob, state=file_state(f.blob)) for f in files]

@@ -23,9 +23,17 @@ from django.views.decorators.http import require_POST
 
 from support import events, intake, ratelimit
 from support.http import client_ip, origin
-from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
+from support.models import (
+    AgeBand,
+    Case,
+    Consent,
+    FilerRole,
+    Incident,
+    Organisation,
+    ReportDraft,
+)
 from vault import crypto
-from vault.uploads import encrypting_uploads, upload_error
+from vault.uploads import check_context_file, encrypting_uploads, upload_error
 
 from . import forms, status
 
@@ -234,6 +242,7 @@ def report_step(request, step: str):
             "total": total,
             "back": back,
             "files": files,
+            "max_file_bytes": settings.EVIDENCE_MAX_FILE_BYTES,
         },
     )
 
@@ -444,6 +453,7 @@ def family_status(request):
         return redirect("reporting:family-signin")
     message_form = forms.MessageForm()
     links_form = forms.MoreLinksForm()
+    copies_form = forms.NewCopiesForm()
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "message":
@@ -462,15 +472,25 @@ def family_status(request):
                 )
                 messages.success(request, _("Thank you. The links were added to your case."))
                 return redirect("reporting:status")
-        elif action == "withdraw":
-            kind = request.POST.get("kind", "")
-            if intake.withdraw_consent(case=case, kind=kind, origin=origin(request)):
-                messages.success(request, _("Your permission was withdrawn."))
-            return redirect("reporting:status")
-        elif action == "erase":
-            intake.request_erasure(case=case, origin=origin(request))
-            messages.success(request, _("Your request to delete the case was sent to the group."))
-            return redirect("reporting:status")
+        elif action == "fingerprints":
+            copies_form = forms.NewCopiesForm(request.POST)
+            if copies_form.is_valid():
+                try:
+                    added = intake.add_family_fingerprints(
+                        case=case, fingerprints=copies_form.evidence(), origin=origin(request)
+                    )
+                except events.ServiceError:
+                    copies_form.add_error(
+                        None, _("Your case already has the most fingerprints we can keep.")
+                    )
+                else:
+                    messages.success(
+                        request,
+                        _("Thank you. The fingerprints were added to your case.")
+                        if added
+                        else _("Those fingerprints were already in your case."),
+                    )
+                    return redirect("reporting:status")
     return render(
         request,
         "reporting/status.html",
@@ -481,12 +501,98 @@ def family_status(request):
             "consents": intake.current_consents(case),
             "message_form": message_form,
             "links_form": links_form,
-            "files": case.files.select_related("blob"),
+            "copies_form": copies_form,
+            "files": status.family_files(case.files.select_related("blob").order_by("id")),
+            "max_file_bytes": settings.EVIDENCE_MAX_FILE_BYTES,
             "idle_timeout": FAMILY_IDLE_TIMEOUT,
             "shared_notes": case.notes.filter(shared_with_family=True),
             "next": status.next_steps(case),
         },
     )
+
+
+# What each decision means for the family, shown before they confirm it.
+WITHDRAW_MEANS = {
+    Consent.Kind.TAKEDOWN: gettext_lazy(
+        "The group will not send new removal requests in your name. Requests already sent "
+        "are not called back; a platform may still remove the images under its own rules."
+    ),
+    Consent.Kind.HASH_SHARING: gettext_lazy(
+        "The group will stop sharing the fingerprints with platforms. Fingerprints already "
+        "shared cannot be called back."
+    ),
+    Consent.Kind.POLICE: gettext_lazy(
+        "The group will not refer your case to the police. If it was already referred, the "
+        "police keep what they received; the group will tell you here."
+    ),
+    Consent.Kind.CONTACT: gettext_lazy(
+        "The group will no longer contact you by email or phone. You can still read and "
+        "send messages on this page."
+    ),
+    Consent.Kind.YOUNG_PERSON_ASSENT: gettext_lazy(
+        "The group will know that the young person does not agree, and will talk it over "
+        "with you here before doing anything more."
+    ),
+}
+GIVE_MEANS = {
+    Consent.Kind.TAKEDOWN: gettext_lazy(
+        "The group may ask platforms to remove the images, in your name."
+    ),
+    Consent.Kind.HASH_SHARING: gettext_lazy(
+        "The group may share the fingerprints (never the images) with platforms, so that "
+        "copies can be found and blocked."
+    ),
+    Consent.Kind.POLICE: gettext_lazy(
+        "The group may tell the police about your case, if it thinks it should."
+    ),
+    Consent.Kind.CONTACT: gettext_lazy(
+        "The group may contact you in the way you chose when you sent the report."
+    ),
+    Consent.Kind.YOUNG_PERSON_ASSENT: gettext_lazy(
+        "The group will know that the young person agrees with the report."
+    ),
+}
+
+
+def family_permission(request, kind: str):
+    """Withdraw a permission, or give it again: a page that says what it means, then a
+    deliberate confirmation. The form says which decision it confirms, so a second
+    press (or an old tab) never flips it back."""
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    consent = intake.current_consents(case).get(kind)
+    if consent is None:
+        raise Http404
+    decision = "withdraw" if consent.given else "give"
+    if request.method == "POST":
+        if request.POST.get("decision") == decision == "withdraw":
+            intake.withdraw_consent(case=case, kind=kind, origin=origin(request))
+            messages.success(request, _("Your permission was withdrawn."))
+        elif request.POST.get("decision") == decision == "give":
+            intake.give_consent(case=case, kind=kind, origin=origin(request))
+            messages.success(request, _("Thank you. Your permission was recorded."))
+        return redirect("reporting:status")
+    means = WITHDRAW_MEANS if decision == "withdraw" else GIVE_MEANS
+    return render(
+        request,
+        "reporting/permission_confirm.html",
+        {"consent": consent, "decision": decision, "means": means[kind]},
+    )
+
+
+def family_erasure(request):
+    """Ask for the case to be deleted, after a page that says what happens next."""
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        intake.request_erasure(case=case, origin=origin(request))
+        messages.success(request, _("Your request to delete the case was sent to the group."))
+        return redirect("reporting:status")
+    if request.method == "POST" or case.erasure_requested_at:
+        return redirect("reporting:status")
+    return render(request, "reporting/erasure_confirm.html", {"case": case})
 
 
 # --- Context files ----------------------------------------------------------------------
@@ -511,6 +617,13 @@ def _store_uploads(request, store, redirect_to):
         return _upload_reply(
             request, ok=False, message=_("Choose at least one file."), redirect_to=redirect_to
         )
+    # Refused here, not only later in the worker: nothing of a refused request is kept
+    # (uploads never recorded are deleted when the request ends).
+    for upload in uploads:
+        if refusal := check_context_file(upload):
+            return _upload_reply(
+                request, ok=False, message=refusal.message, redirect_to=redirect_to
+            )
     try:
         files = store(uploads)
     except events.ServiceError:
