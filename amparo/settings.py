@@ -320,6 +320,11 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "support:home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "reporting:start"
 
+# What a family's status page promises: the group aims to answer within this many
+# hours of a report (urgent cases — sextortion — sooner).
+FAMILY_REPLY_HOURS = env_int("FAMILY_REPLY_HOURS", 72)
+FAMILY_URGENT_REPLY_HOURS = env_int("FAMILY_URGENT_REPLY_HOURS", 24)
+
 # Staff sessions end after this much inactivity (seconds); see StaffSessionMiddleware.
 STAFF_IDLE_TIMEOUT = env_int("STAFF_IDLE_TIMEOUT", 30 * 60)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)

@@ -413,6 +413,21 @@ class MessageForm(forms.Form):
     )
 
 
+class NewCopiesForm(EvidenceForm):
+    """Fingerprints of new copies of the image, made on the status page's device."""
+
+    def clean_fingerprints(self):
+        clean = super().clean_fingerprints()
+        if not clean:
+            raise forms.ValidationError(
+                _("Choose the new copies on your phone first; their fingerprints are made there.")
+            )
+        return clean
+
+    def evidence(self) -> list[EvidenceFingerprint]:
+        return [EvidenceFingerprint(**fp) for fp in self.cleaned_data["fingerprints"]]
+
+
 class MoreLinksForm(forms.Form):
     urls = forms.CharField(
         label=_("More links where the images appear"),

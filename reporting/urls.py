@@ -21,5 +21,7 @@ urlpatterns = [
     path("case/", views.family_signin, name="family-signin"),
     path("case/status/", views.family_status, name="status"),
     path("case/files/", views.family_upload, name="family-upload"),
+    path("case/permissions/<slug:kind>/", views.family_permission, name="permission"),
+    path("case/delete/", views.family_erasure, name="erasure"),
     path("case/leave/", views.family_signout, name="family-signout"),
 ]

@@ -24,10 +24,18 @@ from django.views.decorators.http import require_POST
 
 from support import events, intake, ratelimit
 from support.http import client_ip, origin
-from support.models import AgeBand, Case, FilerRole, Incident, Organisation, ReportDraft
+from support.models import (
+    AgeBand,
+    Case,
+    Consent,
+    FilerRole,
+    Incident,
+    Organisation,
+    ReportDraft,
+)
 from support.permissions import get_case_for_family
 from vault import crypto
-from vault.uploads import encrypting_uploads, upload_error
+from vault.uploads import check_context_file, encrypting_uploads, upload_error
 
 from . import forms, status
 
@@ -47,6 +55,7 @@ FAMILY_KEY = "family_case"
 FAMILY_IDLE_TIMEOUT = 20 * 60
 SUBMISSIONS_PER_ADDRESS = 10  # per hour
 SUBMISSIONS_PER_INCIDENT = 200  # per hour
+SUBMISSIONS_PER_ADDRESS_PER_INCIDENT = 60  # per hour
 
 
 def start(request):
@@ -142,6 +151,17 @@ def choose_group(request):
     return render(request, "reporting/choose_group.html", {"groups": groups, "error": error})
 
 
+# The page for a demand of money or images belongs to "what happened": it carries
+# that step's number, so the count does not change when sextortion is ticked.
+NUMBERED_STEPS = [slug for slug, _, _ in STEPS if slug != "urgent"]
+
+
+def _position(step: str) -> tuple[int, int]:
+    """(this step's number, number of steps including "check your answers")."""
+    numbered = "what" if step == "urgent" else step
+    return NUMBERED_STEPS.index(numbered) + 1, len(NUMBERED_STEPS) + 1
+
+
 def _next_unanswered(answers: dict) -> str:
     for slug in _active_steps(answers):
         if slug not in answers:
@@ -207,6 +227,7 @@ def report_step(request, step: str):
             if index + 1 < len(following)
             else redirect("reporting:check")
         )
+    number, total = _position(step)
     index = active.index(step)
     files = list(draft.files.select_related("blob")) if step == "evidence" else []
     back = (
@@ -219,10 +240,11 @@ def report_step(request, step: str):
             "form": form,
             "step": step,
             "title": STEP_FORMS[step][1],
-            "number": index + 1,
-            "total": len(active) + 1,
+            "number": number,
+            "total": total,
             "back": back,
             "files": files,
+            "max_file_bytes": settings.EVIDENCE_MAX_FILE_BYTES,
         },
     )
 
@@ -262,6 +284,34 @@ def _summary(answers: dict, draft: ReportDraft | None = None) -> list[dict]:
     return rows
 
 
+def _within_submission_limits(ip: str, incident: Incident | None) -> bool:
+    """Count one report against the address (and incident) limits; True if allowed.
+
+    Reports through an incident's link come in cohorts: the families of one school
+    class, often from the school's Wi-Fi or one carrier's shared address. They are
+    counted per address *and incident*, with room for a whole class, and not against
+    the general per-address limit; the per-incident limit caps what any number of
+    addresses can send through one link. IPv6 addresses count by their /64.
+    Redis down: allowed (losing a family's report costs more than an unthrottled hour).
+    """
+    address = ratelimit.address_key(ip)
+    if incident is None:
+        return ratelimit.hit(
+            f"submit:addr:{address}", limit=SUBMISSIONS_PER_ADDRESS, window=3600, fail_open=True
+        )
+    return ratelimit.hit(
+        f"submit:incident:{incident.uuid}:addr:{address}",
+        limit=SUBMISSIONS_PER_ADDRESS_PER_INCIDENT,
+        window=3600,
+        fail_open=True,
+    ) and ratelimit.hit(
+        f"submit:incident:{incident.uuid}",
+        limit=SUBMISSIONS_PER_INCIDENT,
+        window=3600,
+        fail_open=True,
+    )
+
+
 def report_check(request):
     draft = _draft(request)
     if draft is None:
@@ -283,20 +333,7 @@ def report_check(request):
         organisation = get_object_or_404(
             Organisation, uuid=answers["_organisation"], is_active=True
         )
-        within = ratelimit.hit(
-            f"submit:addr:{client_ip(request)}",
-            limit=SUBMISSIONS_PER_ADDRESS,
-            window=3600,
-            fail_open=True,
-        ) and (
-            incident is None
-            or ratelimit.hit(
-                f"submit:incident:{incident.uuid}",
-                limit=SUBMISSIONS_PER_INCIDENT,
-                window=3600,
-                fail_open=True,
-            )
-        )
+        within = _within_submission_limits(client_ip(request), incident)
         if not within:
             messages.error(
                 request, _("Too many reports were sent from here. Please try again in an hour.")
@@ -322,6 +359,8 @@ def report_check(request):
             "rows": _summary(answers, draft),
             "form": form,
             "back": reverse("reporting:step", args=["consent"]),
+            "number": len(NUMBERED_STEPS) + 1,
+            "total": len(NUMBERED_STEPS) + 1,
         },
     )
 
@@ -409,7 +448,7 @@ def family_signin(request):
         case = intake.check_family_access(
             reference=form.cleaned_data["reference"],
             code=form.cleaned_data["code"],
-            client_ip=client_ip(request),
+            client_ip=ratelimit.address_key(client_ip(request)),
         )
         if case is not None:
             request.session.cycle_key()
@@ -452,6 +491,7 @@ def family_status(request):
         return redirect("reporting:family-signin")
     message_form = forms.MessageForm()
     links_form = forms.MoreLinksForm()
+    copies_form = forms.NewCopiesForm()
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "message":
@@ -470,15 +510,25 @@ def family_status(request):
                 )
                 messages.success(request, _("Thank you. The links were added to your case."))
                 return redirect("reporting:status")
-        elif action == "withdraw":
-            kind = request.POST.get("kind", "")
-            if intake.withdraw_consent(case=case, kind=kind, origin=origin(request)):
-                messages.success(request, _("Your permission was withdrawn."))
-            return redirect("reporting:status")
-        elif action == "erase":
-            intake.request_erasure(case=case, origin=origin(request))
-            messages.success(request, _("Your request to delete the case was sent to the group."))
-            return redirect("reporting:status")
+        elif action == "fingerprints":
+            copies_form = forms.NewCopiesForm(request.POST)
+            if copies_form.is_valid():
+                try:
+                    added = intake.add_family_fingerprints(
+                        case=case, fingerprints=copies_form.evidence(), origin=origin(request)
+                    )
+                except events.ServiceError:
+                    copies_form.add_error(
+                        None, _("Your case already has the most fingerprints we can keep.")
+                    )
+                else:
+                    messages.success(
+                        request,
+                        _("Thank you. The fingerprints were added to your case.")
+                        if added
+                        else _("Those fingerprints were already in your case."),
+                    )
+                    return redirect("reporting:status")
     return render(
         request,
         "reporting/status.html",
@@ -489,11 +539,98 @@ def family_status(request):
             "consents": intake.current_consents(case),
             "message_form": message_form,
             "links_form": links_form,
-            "files": case.files.select_related("blob"),
+            "copies_form": copies_form,
+            "files": status.family_files(case.files.select_related("blob").order_by("id")),
+            "max_file_bytes": settings.EVIDENCE_MAX_FILE_BYTES,
             "idle_timeout": FAMILY_IDLE_TIMEOUT,
             "shared_notes": case.notes.filter(shared_with_family=True),
+            "next": status.next_steps(case),
         },
     )
+
+
+# What each decision means for the family, shown before they confirm it.
+WITHDRAW_MEANS = {
+    Consent.Kind.TAKEDOWN: gettext_lazy(
+        "The group will not send new removal requests in your name. Requests already sent "
+        "are not called back; a platform may still remove the images under its own rules."
+    ),
+    Consent.Kind.HASH_SHARING: gettext_lazy(
+        "The group will stop sharing the fingerprints with platforms. Fingerprints already "
+        "shared cannot be called back."
+    ),
+    Consent.Kind.POLICE: gettext_lazy(
+        "The group will not refer your case to the police. If it was already referred, the "
+        "police keep what they received; the group will tell you here."
+    ),
+    Consent.Kind.CONTACT: gettext_lazy(
+        "The group will no longer contact you by email or phone. You can still read and "
+        "send messages on this page."
+    ),
+    Consent.Kind.YOUNG_PERSON_ASSENT: gettext_lazy(
+        "The group will know that the young person does not agree, and will talk it over "
+        "with you here before doing anything more."
+    ),
+}
+GIVE_MEANS = {
+    Consent.Kind.TAKEDOWN: gettext_lazy(
+        "The group may ask platforms to remove the images, in your name."
+    ),
+    Consent.Kind.HASH_SHARING: gettext_lazy(
+        "The group may share the fingerprints (never the images) with platforms, so that "
+        "copies can be found and blocked."
+    ),
+    Consent.Kind.POLICE: gettext_lazy(
+        "The group may tell the police about your case, if it thinks it should."
+    ),
+    Consent.Kind.CONTACT: gettext_lazy(
+        "The group may contact you in the way you chose when you sent the report."
+    ),
+    Consent.Kind.YOUNG_PERSON_ASSENT: gettext_lazy(
+        "The group will know that the young person agrees with the report."
+    ),
+}
+
+
+def family_permission(request, kind: str):
+    """Withdraw a permission, or give it again: a page that says what it means, then a
+    deliberate confirmation. The form says which decision it confirms, so a second
+    press (or an old tab) never flips it back."""
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    consent = intake.current_consents(case).get(kind)
+    if consent is None:
+        raise Http404
+    decision = "withdraw" if consent.given else "give"
+    if request.method == "POST":
+        if request.POST.get("decision") == decision == "withdraw":
+            intake.withdraw_consent(case=case, kind=kind, origin=origin(request))
+            messages.success(request, _("Your permission was withdrawn."))
+        elif request.POST.get("decision") == decision == "give":
+            intake.give_consent(case=case, kind=kind, origin=origin(request))
+            messages.success(request, _("Thank you. Your permission was recorded."))
+        return redirect("reporting:status")
+    means = WITHDRAW_MEANS if decision == "withdraw" else GIVE_MEANS
+    return render(
+        request,
+        "reporting/permission_confirm.html",
+        {"consent": consent, "decision": decision, "means": means[kind]},
+    )
+
+
+def family_erasure(request):
+    """Ask for the case to be deleted, after a page that says what happens next."""
+    case = _family_case(request)
+    if case is None:
+        return redirect("reporting:family-signin")
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        intake.request_erasure(case=case, origin=origin(request))
+        messages.success(request, _("Your request to delete the case was sent to the group."))
+        return redirect("reporting:status")
+    if request.method == "POST" or case.erasure_requested_at:
+        return redirect("reporting:status")
+    return render(request, "reporting/erasure_confirm.html", {"case": case})
 
 
 # --- Context files ----------------------------------------------------------------------
@@ -518,6 +655,13 @@ def _store_uploads(request, store, redirect_to):
         return _upload_reply(
             request, ok=False, message=_("Choose at least one file."), redirect_to=redirect_to
         )
+    # Refused here, not only later in the worker: nothing of a refused request is kept
+    # (uploads never recorded are deleted when the request ends).
+    for upload in uploads:
+        if refusal := check_context_file(upload):
+            return _upload_reply(
+                request, ok=False, message=refusal.message, redirect_to=redirect_to
+            )
     try:
         files = store(uploads)
     except events.ServiceError:

@@ -304,6 +304,28 @@ def add_family_links(*, case: Case, urls: list[str], origin: str = "") -> int:
     return added
 
 
+MAX_FINGERPRINTS_PER_CASE = 200
+
+
+@transaction.atomic
+def add_family_fingerprints(
+    *, case: Case, fingerprints: list[EvidenceFingerprint], origin: str = ""
+) -> int:
+    """Fingerprints of new copies the family found, made on their device; returns how many
+    were new. Matching runs again, as after a report, so other families' cases with the
+    same image are linked."""
+    known = set(case.fingerprints.values_list("sha256", flat=True))
+    fresh = {fp.sha256: fp for fp in fingerprints if fp.sha256 not in known}
+    if len(known) + len(fresh) > MAX_FINGERPRINTS_PER_CASE:
+        raise ServiceError("too-many-fingerprints")
+    for fp in fresh.values():
+        Fingerprint.objects.create(case=case, **dataclasses.asdict(fp))
+    _family_event(case, "case.fingerprints_added", origin, {"count": len(fresh)})
+    if fresh:
+        outbox.enqueue("support.match_case", case=case.uuid)
+    return len(fresh)
+
+
 def current_consents(case: Case) -> dict[str, Consent]:
     """The decision in force for each kind: the newest row."""
     current = {}
@@ -320,6 +342,18 @@ def withdraw_consent(*, case: Case, kind: str, origin: str = "") -> bool:
         return False
     Consent.objects.create(case=case, kind=kind, given=False, given_by=consent.given_by)
     _family_event(case, "consent.withdrawn", origin, {"kind": kind})
+    return True
+
+
+@transaction.atomic
+def give_consent(*, case: Case, kind: str, origin: str = "") -> bool:
+    """Give again a permission the family withdrew (or did not give); history is kept."""
+    Case.objects.select_for_update().filter(pk=case.pk).first()  # one decision at a time
+    consent = current_consents(case).get(kind)
+    if consent is None or consent.given:
+        return False
+    Consent.objects.create(case=case, kind=kind, given=True, given_by=consent.given_by)
+    _family_event(case, "consent.given", origin, {"kind": kind})
     return True
 
 

@@ -52,6 +52,8 @@ STAFF_WORDS = {
     "case.legal_hold_lifted": _("Legal hold lifted"),
     "case.destroyed": _("Content destroyed"),
     "consent.withdrawn": _("The family withdrew a permission"),
+    "consent.given": _("The family gave a permission again"),
+    "case.fingerprints_added": _("The family added fingerprints of new copies"),
     "message.from_family": _("Message from the family"),
     "message.to_family": _("Message sent to the family"),
     "note.added": _("Note added"),

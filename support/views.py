@@ -501,6 +501,15 @@ def retention_settings(request, org):
 # --- Evidence files (blurred by default) ------------------------------------------------
 REVEAL_SECONDS = 10 * 60
 
+# Why the worker made no preview of a file (vault.images.REJECTION_CODES), for staff.
+REJECTION_WORDS = {
+    "not-an-image": gettext_lazy("Not an image (a document or text): there is no preview."),
+    "format-not-allowed": gettext_lazy("An image format that is not opened here: no preview."),
+    "too-many-pixels": gettext_lazy("Too many pixels to open safely: no preview."),
+    "corrupt": gettext_lazy("Damaged or incomplete: it could not be opened, no preview."),
+    "too-large-file": gettext_lazy("Too large to open as an image: no preview."),
+}
+
 
 def _case_file(request, org, case, file):
     membership, case = get_case_for_user(request.user, org, case)
@@ -532,9 +541,11 @@ def file_blurred(request, org, case, file):
 def file_reveal(request, org, case, file):
     """A deliberate, audited step: the reason is recorded before anything is shown."""
     membership, case, context_file = _case_file(request, org, case, file)
+    rejection = context_file.blob.image_rejection
     form = RevealForm(request.POST if request.method == "POST" else None)
     revealed = request.session.get("revealed", {})
-    if request.method == "POST" and form.is_valid():
+    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
+    if request.method == "POST" and not rejection and form.is_valid():
         casework.record_reveal(
             actor=membership,
             case=case,
@@ -555,7 +566,10 @@ def file_reveal(request, org, case, file):
             "case": case,
             "file": context_file,
             "form": form,
-            "shown": shown,
+            "shown": shown and not rejection,
+            "rejection": REJECTION_WORDS.get(rejection, REJECTION_WORDS["corrupt"])
+            if rejection
+            else "",
             "metadata": context_file.blob.metadata() if shown else {},
             "can_download": membership.role == Role.COORDINATOR,
         },

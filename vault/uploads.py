@@ -50,6 +50,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from . import images
 from .models import RecipientKey
 from .services import BlobWriter
 
@@ -70,19 +71,85 @@ class UploadError(Exception):
         "store-failed": _(
             "The file could not be stored, so nothing was kept. Please try again in a few minutes."
         ),
+        "empty-file": _("“%(name)s” is empty (0 bytes), so it was not kept. Choose it again."),
+        "type-not-allowed": _(
+            "“%(name)s” is not a picture, a PDF or a text file, so it was not kept. "
+            "Send a screenshot of it instead."
+        ),
+        "image-too-large": _(
+            "“%(name)s” is too large for a picture: the limit is %(limit)s. Nothing was kept. "
+            "Send a screenshot of it instead."
+        ),
     }
 
-    def __init__(self, code: str, *, limit: int | None = None) -> None:
+    def __init__(self, code: str, *, limit: int | None = None, name: str = "") -> None:
         if code not in self.MESSAGES:
             raise ValueError(f"unknown upload error {code!r}")
         super().__init__(code)
         self.code = code
         self.limit = limit
+        self.name = name
 
     @property
     def message(self) -> str:
         """The reason in the active language, e.g. to add to a form's errors."""
-        return str(self.MESSAGES[self.code]) % {"limit": filesizeformat(self.limit or 0)}
+        return str(self.MESSAGES[self.code]) % {
+            "limit": filesizeformat(self.limit or 0),
+            "name": self.name,
+        }
+
+
+# What a context file may be, told by its first bytes, never by its name or declared
+# type (both are the sender's to choose).
+CONTEXT_KINDS = ("image", "pdf", "text")
+_TEXT_CONTROLS = set(range(32)) - {9, 10, 12, 13}
+
+
+def content_kind(head: bytes) -> str | None:
+    """``"image"`` (a format the worker decodes), ``"pdf"``, ``"text"`` or None.
+
+    Threat: files that are neither evidence we can read nor harmless to keep —
+    executables, archives that may hold the intimate image itself, HTML and SVG that
+    run script if ever opened in a browser. Choice: an allow-list by magic number:
+    the images ``vault.images`` opens, ``%PDF-``, and plain UTF-8 text (chat exports
+    have no magic number: no NUL or control bytes, not markup). Everything else,
+    including recognised but refused images (SVG, PSD, TIFF, …), is None.
+    """
+    if not head:
+        return None
+    fmt = images.sniff_format(head)
+    if fmt is not None:
+        return "image" if fmt in images.ALLOWED_FORMATS else None
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if any(b in _TEXT_CONTROLS for b in text) or text.lstrip().startswith(b"<"):
+        return None
+    for cut in range(4):  # the head may end inside a multi-byte character
+        try:
+            text[: len(text) - cut].decode("utf-8")
+            return "text"
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def check_context_file(upload: EncryptedUpload) -> UploadError | None:
+    """Why an uploaded context file is refused (empty, type, too large an image), or None."""
+    name = _display_name(upload.name)
+    if upload.size == 0:
+        return UploadError("empty-file", name=name)
+    kind = content_kind(upload.head)
+    if kind not in CONTEXT_KINDS:
+        return UploadError("type-not-allowed", name=name)
+    if kind == "image" and upload.size > images.MAX_BYTES:
+        return UploadError("image-too-large", limit=images.MAX_BYTES, name=name)
+    return None
+
+
+def _display_name(name: str | None) -> str:
+    # Shown back to the family inside a message: printable characters, not too long.
+    return "".join(c for c in (name or "") if c.isprintable())[:80]
 
 
 class EncryptedUpload(UploadedFile):
@@ -104,6 +171,8 @@ class EncryptedUpload(UploadedFile):
             content_type_extra=content_type_extra,
         )
         self._writer = writer
+        # The first bytes, in memory only, to tell the file's type by its magic number.
+        self.head = b""
         self.blob_uuid = writer.uuid
         self.sha256 = writer.sha256
         self.md5 = writer.md5
@@ -157,6 +226,7 @@ class EncryptingUploadHandler(FileUploadHandler):
         self.error: UploadError | None = None
         self.uploads: list[EncryptedUpload] = []
         self._writer: BlobWriter | None = None
+        self._head = b""
         self._file_bytes = 0
         self._request_bytes = 0
 
@@ -172,6 +242,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             self.discard_all()
             raise StopUpload(connection_reset=True)
         self._file_bytes = 0
+        self._head = b""
         try:
             self._writer = BlobWriter(recipient=self.recipient)
         except Exception as exc:
@@ -180,6 +251,8 @@ class EncryptingUploadHandler(FileUploadHandler):
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         self._file_bytes += len(raw_data)
         self._request_bytes += len(raw_data)
+        if len(self._head) < images.HEAD_BYTES:
+            self._head += raw_data[: images.HEAD_BYTES - len(self._head)]
         if self._file_bytes > self.max_file_bytes:
             self._fail("file-too-large", limit=self.max_file_bytes)
         if self._request_bytes > self.max_request_bytes:
@@ -203,6 +276,7 @@ class EncryptingUploadHandler(FileUploadHandler):
             charset=self.charset,
             content_type_extra=self.content_type_extra,
         )
+        upload.head = self._head
         self.uploads.append(upload)
         return upload
 

@@ -3,6 +3,9 @@
  * the digests in the form's hidden field. The file is never read by this page,
  * never displayed and never uploaded: only fingerprint.js's worker touches it.
  * Visible texts come from data-msg-* attributes (translated by the server).
+ *
+ * A form marked data-step-form waits for fingerprints still being made before it
+ * is sent (see uploads.js).
  */
 (function () {
   "use strict";
@@ -75,11 +78,17 @@
     });
   }
 
+  var busy = Promise.resolve();
   input.addEventListener("change", function () {
     var files = Array.prototype.slice.call(input.files || []);
     // One at a time: a phone should not hash several large videos at once.
-    files.reduce(function (chain, file) {
-      return chain.then(function () { return fingerprintOne(file); });
-    }, Promise.resolve()).then(function () { input.value = ""; });
+    busy = busy.then(function () {
+      return files.reduce(function (chain, file) {
+        return chain.then(function () { return fingerprintOne(file); });
+      }, Promise.resolve());
+    }).then(function () { input.value = ""; });
   });
+
+  // uploads.js waits for this before a data-step-form is sent.
+  window.AmparoFingerprintsDone = function () { return busy; };
 })();

@@ -29,6 +29,12 @@ def big_file() -> bytes:
     return os.urandom(1024) + CANARY + os.urandom(3 * 1024 * 1024)
 
 
+def big_chat_export() -> bytes:
+    # > 2.5 MiB of plain text, as a chat export is: a context file we accept.
+    line = "[12/09/23 10:00] Ana: ¿Quién ha mandado esto al grupo?\n".encode()
+    return line * 20_000 + CANARY + line * 40_000
+
+
 def scan_for_canary(root) -> list[str]:
     hits = []
     for folder, _dirs, names in os.walk(root):
@@ -50,20 +56,20 @@ def test_files_sent_in_the_wizard_are_encrypted_and_attached_to_the_case(org_x):
         {
             "files": [
                 SimpleUploadedFile("chat.png", screenshot_bytes(), "image/png"),
-                SimpleUploadedFile("amenaza.bin", big_file(), "application/octet-stream"),
+                SimpleUploadedFile("amenaza.txt", big_chat_export(), "text/plain"),
             ]
         },
         HTTP_ACCEPT="application/json",
     )
     assert response.status_code == 200, response.content
-    assert response.json()["files"] == ["chat.png", "amenaza.bin"]
+    assert response.json()["files"] == ["chat.png", "amenaza.txt"]
     assert scan_for_canary(settings.EVIDENCE_ROOT) == []
     client.post(reverse("reporting:step", args=["consent"]), GOOD["consent"])
     check = client.get(reverse("reporting:check")).content.decode()
-    assert "chat.png" in check and "amenaza.bin" in check
+    assert "chat.png" in check and "amenaza.txt" in check
     reference, _ = submit(client)
     case = Case.objects.get(reference=reference)
-    assert sorted(f.blob.filename() for f in case.files.all()) == ["amenaza.bin", "chat.png"]
+    assert sorted(f.blob.filename() for f in case.files.all()) == ["amenaza.txt", "chat.png"]
     assert OutboxMessage.objects.filter(task="support.process_evidence").count() == 2
 
 

@@ -264,7 +264,7 @@ def test_a_family_adds_links_and_duplicates_are_ignored(org_x):
 
 def test_a_family_withdraws_a_consent(org_x):
     family, case = _signed_in(org_x)
-    family.post(reverse("reporting:status"), {"action": "withdraw", "kind": "takedown"})
+    family.post(reverse("reporting:permission", args=["takedown"]), {"decision": "withdraw"})
     latest = Consent.objects.filter(case=case, kind="takedown").last()
     assert latest.given is False
     assert Consent.objects.filter(case=case, kind="takedown").count() == 2  # history kept
@@ -272,7 +272,7 @@ def test_a_family_withdraws_a_consent(org_x):
 
 def test_a_family_asks_for_erasure(org_x):
     family, case = _signed_in(org_x)
-    family.post(reverse("reporting:status"), {"action": "erase"})
+    family.post(reverse("reporting:erasure"), {"confirm": "yes"})
     case.refresh_from_db()
     assert case.erasure_requested_at is not None
     assert AuditEvent.objects.filter(event="case.erasure_requested", object_id=case.uuid).exists()
