@@ -22,7 +22,7 @@ class MFAAdapter(DefaultMFAAdapter):
     _context = "allauth_mfa|totp-secret"
 
     def encrypt(self, text: str) -> str:
-        return keys.seal_text(text, purpose="mfa", context=self._context)
+        return keys.encrypt_text(text, purpose="mfa", context=self._context)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return keys.open_text(encrypted_text, purpose="mfa", context=self._context)
+        return keys.decrypt_text(encrypted_text, purpose="mfa", context=self._context)

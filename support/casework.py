@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from vault import audit
 from vault import services as vault_services
-from vault.fields import Sealed
+from vault.fields import EncryptedText
 
 from . import events, extensions, outbox
 from .events import ServiceError, lock_live_case
@@ -297,7 +297,7 @@ def destroy_case_content(case: Case) -> None:
         destroyer = _OWN_DESTROYERS.get(model) or extensions.case_destroyer(model) or _delete_rows
         destroyer(case=case, rows=rows)
     for attribute in vars(Case).values():
-        if isinstance(attribute, Sealed):
+        if isinstance(attribute, EncryptedText):
             setattr(case, attribute.column, "")
     case.access_code_hash = ""
     case.categories = []

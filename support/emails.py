@@ -18,7 +18,9 @@ def send_invitation_email(*, invitation: str) -> None:
     inv = Invitation.objects.select_related("organisation").filter(uuid=invitation).first()
     if inv is None or not inv.token_sealed or inv.accepted_at or inv.revoked_at:
         return
-    token = keys.open_text(inv.token_sealed, purpose="field", context=invitation_token_context(inv))
+    token = keys.decrypt_text(
+        inv.token_sealed, purpose="field", context=invitation_token_context(inv)
+    )
     link = settings.SITE_URL + reverse("support:invitation-accept", args=[token])
     with translation.override(settings.LANGUAGE_CODE):
         context = {

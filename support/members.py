@@ -68,7 +68,7 @@ def invite_member(*, actor: Membership, email: str, role: str, origin: str = "")
         invited_by=actor.user,
         expires_at=timezone.now() + INVITATION_LIFETIME,
     )
-    invitation.token_sealed = keys.seal_text(
+    invitation.token_sealed = keys.encrypt_text(
         token, purpose="field", context=invitation_token_context(invitation)
     )
     invitation.save()

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import Sealed
+from vault.fields import EncryptedText
 
 
 class Organisation(models.Model):
@@ -117,7 +117,7 @@ class OutboxMessage(models.Model):
 
 # --- Cases -------------------------------------------------------------------------
 # Personal content (narratives, contact details, identifiers, messages, notes) is
-# stored only through vault.fields.Sealed; columns ending in `_sealed` hold ciphertext.
+# stored only through vault.fields.EncryptedText; columns ending in `_sealed` hold ciphertext.
 
 
 class Incident(models.Model):
@@ -128,7 +128,7 @@ class Incident(models.Model):
         Organisation, on_delete=models.PROTECT, related_name="incidents"
     )
     title_sealed = models.TextField()
-    title = Sealed("title_sealed")
+    title = EncryptedText("title_sealed")
     # Short code families type or scan (QR) so their reports reach this incident.
     intake_code = models.CharField(max_length=12, unique=True)
     is_open = models.BooleanField(default=True)
@@ -197,12 +197,12 @@ class Case(models.Model):
     age_band = models.CharField(max_length=10, choices=AgeBand.choices)
     contact_preference = models.CharField(max_length=10, choices=ContactPreference.choices)
     contact_sealed = models.TextField(blank=True)
-    contact = Sealed("contact_sealed")
+    contact = EncryptedText("contact_sealed")
     # Structured answers: codes only (see reporting.forms.WHAT_HAPPENED).
     categories = models.JSONField(default=list)
     is_sextortion = models.BooleanField(default=False)
     narrative_sealed = models.TextField(blank=True)
-    narrative = Sealed("narrative_sealed")
+    narrative = EncryptedText("narrative_sealed")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -264,7 +264,7 @@ class Location(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     platform = models.CharField(max_length=20, blank=True)
     value_sealed = models.TextField()
-    value = Sealed("value_sealed")
+    value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -291,7 +291,7 @@ class Identifier(models.Model):
     platform = models.CharField(max_length=20, blank=True)
     is_demanding_party = models.BooleanField(default=False)
     value_sealed = models.TextField()
-    value = Sealed("value_sealed")
+    value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -349,7 +349,7 @@ class Message(models.Model):
     from_family = models.BooleanField()
     author = models.ForeignKey(Membership, null=True, blank=True, on_delete=models.SET_NULL)
     body_sealed = models.TextField()
-    body = Sealed("body_sealed")
+    body = EncryptedText("body_sealed")
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -372,7 +372,7 @@ class ReportDraft(models.Model):
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     answers_sealed = models.TextField(blank=True)
-    answers = Sealed("answers_sealed", as_json=True)
+    answers = EncryptedText("answers_sealed", as_json=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -418,7 +418,7 @@ class Note(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
     body_sealed = models.TextField()
-    body = Sealed("body_sealed")
+    body = EncryptedText("body_sealed")
     shared_with_family = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -433,7 +433,7 @@ class Task(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tasks")
     title_sealed = models.TextField()
-    title = Sealed("title_sealed")
+    title = EncryptedText("title_sealed")
     due = models.DateField(null=True, blank=True)
     done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -467,9 +467,9 @@ class Referral(models.Model):
     on = models.DateField()
     by = models.ForeignKey(Membership, null=True, on_delete=models.SET_NULL, related_name="+")
     reference_sealed = models.TextField(blank=True)
-    reference = Sealed("reference_sealed")
+    reference = EncryptedText("reference_sealed")
     outcome_sealed = models.TextField(blank=True)
-    outcome = Sealed("outcome_sealed")
+    outcome = EncryptedText("outcome_sealed")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -512,7 +512,7 @@ class CaseLabel(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labels")
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     value_sealed = models.TextField()
-    value = Sealed("value_sealed")
+    value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
 
     class Meta:

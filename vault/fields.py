@@ -14,11 +14,17 @@ import json
 from . import crypto, keys
 
 
-class Sealed:
-    """Descriptor: `narrative = Sealed("narrative_sealed")` over a TextField.
+class EncryptedText:
+    """Descriptor: `narrative = EncryptedText("narrative_sealed")` over a TextField.
 
     The model must have a `uuid` set before the value is assigned (UUIDField with
     a default does this at construction).
+
+    This is field encryption under the server's keys, not sealing: in Amparo
+    "sealed" means only encrypted to a police unit's public key (vault.services
+    `seal_blob_for`, vault/sealed.py). The columns keep their historical `_sealed`
+    names because the column name is part of each value's associated data;
+    renaming one means re-encrypting it.
     """
 
     def __init__(self, column: str, *, as_json: bool = False):
@@ -34,7 +40,7 @@ class Sealed:
         raw = getattr(obj, self.column)
         if not raw:
             return {} if self.as_json else ""
-        text = keys.open_text(raw, purpose="field", context=self._context(obj))
+        text = keys.decrypt_text(raw, purpose="field", context=self._context(obj))
         return json.loads(text) if self.as_json else text
 
     def __set__(self, obj, value):
@@ -42,7 +48,9 @@ class Sealed:
             setattr(obj, self.column, "")
             return
         text = json.dumps(value, sort_keys=True) if self.as_json else str(value)
-        setattr(obj, self.column, keys.seal_text(text, purpose="field", context=self._context(obj)))
+        setattr(
+            obj, self.column, keys.encrypt_text(text, purpose="field", context=self._context(obj))
+        )
 
 
 def blind_index(normalised_value: str, *, domain: str) -> str:

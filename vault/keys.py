@@ -26,18 +26,18 @@ def purpose_key(purpose: str, version: int | None = None) -> bytes:
     return crypto.derive_key(keyring(), purpose, version)
 
 
-def seal_text(value: str, *, purpose: str, context: str) -> str:
+def encrypt_text(value: str, *, purpose: str, context: str) -> str:
     """Encrypt a short string for a database column: 'v<kek version>$<base64 token>'."""
     version = keyring().current_version
     token = crypto.encrypt_field(purpose_key(purpose, version), value.encode(), context=context)
     return f"v{version}${base64.urlsafe_b64encode(token).decode()}"
 
 
-def open_text(sealed: str, *, purpose: str, context: str) -> str:
+def decrypt_text(stored: str, *, purpose: str, context: str) -> str:
     try:
-        version_part, token = sealed.split("$", 1)
+        version_part, token = stored.split("$", 1)
         version = int(version_part.removeprefix("v"))
         raw = base64.urlsafe_b64decode(token.encode())
     except ValueError as exc:
-        raise crypto.IntegrityError("malformed sealed value") from exc
+        raise crypto.IntegrityError("malformed encrypted value") from exc
     return crypto.decrypt_field(purpose_key(purpose, version), raw, context=context).decode()

@@ -85,7 +85,7 @@ class Blob(models.Model):
     or, for sealed originals, sealed to a recipient's public key (``sealed_dek``),
     never both. Destroying a blob nulls the key columns first (crypto-shredding),
     then deletes the ciphertext. The filename and the image metadata summary are
-    encrypted (``vault.keys.seal_text``, bound to this row's uuid); the hashes,
+    encrypted (``vault.keys.encrypt_text``, bound to this row's uuid); the hashes,
     sizes and declared content type are plain, as fingerprints must be comparable.
     """
 
@@ -170,7 +170,7 @@ class Blob(models.Model):
         """The original filename, decrypted (empty if none was given or it was destroyed)."""
         if not self.filename_sealed:
             return ""
-        return keys.open_text(
+        return keys.decrypt_text(
             self.filename_sealed, purpose="field", context=self._context("filename")
         )
 
@@ -178,7 +178,7 @@ class Blob(models.Model):
         """The image metadata summary (vault.images.metadata_summary), decrypted."""
         if not self.metadata_sealed:
             return {}
-        text = keys.open_text(
+        text = keys.decrypt_text(
             self.metadata_sealed, purpose="field", context=self._context("metadata")
         )
         return json.loads(text)

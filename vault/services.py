@@ -152,7 +152,7 @@ def _create_blob(
     )
     filename = _clean_filename(filename)
     if filename:
-        blob.filename_sealed = keys.seal_text(
+        blob.filename_sealed = keys.encrypt_text(
             filename, purpose="field", context=blob._context("filename")
         )
     try:
@@ -457,7 +457,7 @@ def process_image(blob_uuid: uuid.UUID | str) -> Blob:
                 )  # fmt: skip
             row.image_rejection = rejection
             if summary:
-                row.metadata_sealed = keys.seal_text(
+                row.metadata_sealed = keys.encrypt_text(
                     json.dumps(summary, sort_keys=True),
                     purpose="field",
                     context=row._context("metadata"),
@@ -547,11 +547,11 @@ def rotate_keys(
                     sealed = getattr(row, f"{column}_sealed")
                     if sealed and not sealed.startswith(prefix):
                         context = row._context(column)
-                        text = keys.open_text(sealed, purpose="field", context=context)
+                        text = keys.decrypt_text(sealed, purpose="field", context=context)
                         setattr(
                             row,
                             f"{column}_sealed",
-                            keys.seal_text(text, purpose="field", context=context),
+                            keys.encrypt_text(text, purpose="field", context=context),
                         )
             Blob.objects.bulk_update(
                 rows, ["kek_version", "wrapped_dek", "filename_sealed", "metadata_sealed"]
