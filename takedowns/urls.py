@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401 - the app's own routes go here
+from django.urls import path
+
+from . import pages
 
 app_name = "takedowns"
 
-urlpatterns: list = []
+ORG = "staff/o/<uuid:org>/takedowns/"
+
+urlpatterns: list = [
+    # Follow-up pages (takedowns/pages.py): hash lists, metrics, transparency, re-checks.
+    path(ORG + "hashes/", pages.hash_lists, name="hash-lists"),
+]
