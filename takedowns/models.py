@@ -495,3 +495,35 @@ class NoticeEvent(models.Model):
 
     def __str__(self):
         return f"notice event {self.uuid}"
+
+
+class StatusCheck(models.Model):
+    """One status-only re-check of one reported URL of a notice (takedowns.recheck).
+
+    Only the outcome and the HTTP status code are kept: never a header, a body or
+    the page's address (that stays sealed on the Location). A row is written when the
+    check is scheduled (`outcome` "pending") and completed by the worker.
+    """
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("Waiting to run")
+        UP = "up", _("Still online")
+        GONE = "gone", _("Not found (possibly removed)")
+        REFUSED = "refused", _("Not checked: not a public address")
+        FAILED = "failed", _("Could not be checked")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(NoticeItem, on_delete=models.CASCADE, related_name="checks")
+    scheduled_at = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A short code from takedowns.recheck ("timeout", "not-public-address"…).
+    reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["scheduled_at", "id"]
+        indexes = [models.Index(fields=["item", "-scheduled_at"], name="status_check_latest")]
+
+    def __str__(self):
+        return f"status check {self.uuid}"

@@ -45,7 +45,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from support import outbox
+from vault import audit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddressPolicy = Callable[[IPAddress], bool]
@@ -281,3 +289,169 @@ def check_url(
 def _netloc(target: _Target) -> str:
     host = f"[{target.host}]" if ":" in target.host else target.host
     return f"{host}:{target.port}"
+
+
+# --- Scheduling and recording (the organisation's opt-in) ------------------------------
+# Below: the database side. A beat task schedules a check of each reported URL of each
+# notice still being followed, once a day, for organisations that opted in; the worker
+# runs it and records the outcome. Only the outcome and the status code are stored.
+
+RECHECK_EVERY = timedelta(hours=24)
+
+
+def _models():
+    from . import models
+
+    return models
+
+
+def checked_states() -> frozenset[str]:
+    N = _models().NoticeState
+    return frozenset({N.SENT, N.ACKNOWLEDGED, N.ESCALATED, N.REAPPEARED, N.REMOVED})
+
+
+@transaction.atomic
+def schedule_rechecks(*, now: datetime, limit: int = 500) -> int:
+    """Write a pending check (and its outbox row) for every URL that is due one."""
+    m = _models()
+    recent = m.StatusCheck.objects.filter(item=OuterRef("pk"), scheduled_at__gt=now - RECHECK_EVERY)
+    items = (
+        m.NoticeItem.objects.filter(
+            notice__state__in=checked_states(),
+            notice__organisation__takedown_settings__status_rechecks=True,
+            notice__case__destroyed_at=None,
+            location__kind="url",
+        )
+        .annotate(recent=Exists(recent))
+        .filter(recent=False)
+        .order_by("id")[:limit]
+    )
+    scheduled = 0
+    for item in items:
+        check = m.StatusCheck.objects.create(item=item, scheduled_at=now)
+        outbox.enqueue("takedowns.run_status_check", check=check.uuid)
+        scheduled += 1
+    return scheduled
+
+
+def perform_check(check_uuid, *, now: datetime | None = None, **options) -> None:
+    """Run one scheduled check (`options` go to check_url: tests inject a policy)."""
+    m = _models()
+    check = (
+        m.StatusCheck.objects.select_related(
+            "item__location", "item__notice__organisation__takedown_settings"
+        )
+        .filter(uuid=check_uuid, outcome=m.StatusCheck.Outcome.PENDING)
+        .first()
+    )
+    if check is None:
+        return
+    notice = check.item.notice
+    settings_ = getattr(notice.organisation, "takedown_settings", None)
+    if settings_ is None or not settings_.status_rechecks or notice.state not in checked_states():
+        result = CheckResult(Outcome.FAILED, None, "no-longer-followed")
+    else:
+        # Decrypted here, in the worker, and only to be checked: never logged or stored.
+        result = check_url(check.item.location.value, **options)
+    record_check(check=check, result=result, now=now or timezone.now())
+
+
+@outbox.outbox_task("takedowns.run_status_check")
+def run_status_check(*, check: str) -> None:
+    perform_check(check)
+
+
+def _previous(check) -> str | None:
+    m = _models()
+    earlier = (
+        m.StatusCheck.objects.filter(item=check.item, checked_at__isnull=False)
+        .exclude(pk=check.pk)
+        .exclude(outcome__in=[m.StatusCheck.Outcome.FAILED, m.StatusCheck.Outcome.REFUSED])
+        .order_by("-checked_at", "-id")
+        .first()
+    )
+    return earlier.outcome if earlier else None
+
+
+@transaction.atomic
+def record_check(*, check, result: CheckResult, now: datetime) -> None:
+    """Store the outcome; a URL gone → flagged for the caseworker; back → reappeared."""
+    m = _models()
+    N = m.NoticeState
+    notice = (
+        m.Notice.objects.select_for_update()
+        .select_related("organisation", "route")
+        .get(pk=check.item.notice_id)
+    )
+    check.outcome = str(result.outcome)
+    check.status_code = result.status
+    check.reason = result.reason
+    check.checked_at = now
+    check.save(update_fields=["outcome", "status_code", "reason", "checked_at"])
+    previous = _previous(check)
+    actor = audit.Actor.system("status_recheck")
+    if result.outcome == Outcome.GONE and notice.state != N.REMOVED and previous != "gone":
+        m.NoticeEvent.objects.create(
+            notice=notice,
+            kind=m.NoticeEvent.Kind.NOTE,
+            at=now,
+            data={"check": "gone", "status": result.status},
+        )
+        audit.record(
+            "notice.possibly_removed",
+            actor=actor,
+            object_type="notice",
+            object_id=notice.uuid,
+            organisation_id=notice.organisation.uuid,
+            data={"status": result.status},
+        )
+    elif (
+        result.outcome == Outcome.UP
+        and result.status is not None
+        and 200 <= result.status < 300
+        and notice.state == N.REMOVED
+        and previous == "gone"
+    ):
+        _reappear(notice, actor=actor, status=result.status, now=now)
+
+
+def _reappear(notice, *, actor, status: int, now: datetime) -> None:
+    """A removed URL answers again: the notice reopens, with a fresh deadline."""
+    from . import clocks
+
+    m = _models()
+    old = notice.state
+    notice.state = m.NoticeState.REAPPEARED
+    notice.reappeared_at = now
+    notice.deadline_at = clocks.deadline_for(route=notice.route, basis=notice.basis, sent_at=now)
+    notice.save(update_fields=["state", "reappeared_at", "deadline_at", "updated_at"])
+    m.NoticeEvent.objects.create(
+        notice=notice,
+        kind=m.NoticeEvent.Kind.STATE,
+        from_state=old,
+        to_state=notice.state,
+        at=now,
+        data={"by": "status_check", "status": status},
+    )
+    audit.record(
+        "notice.reappeared",
+        actor=actor,
+        object_type="notice",
+        object_id=notice.uuid,
+        organisation_id=notice.organisation.uuid,
+        data={"status": status},
+    )
+    outbox.enqueue("takedowns.send_deadline_reminder", notice=notice.uuid, stage="reappeared")
+
+
+def possibly_removed(notice) -> bool:
+    """Every URL of the notice answered 404/410 at its latest check: for a caseworker
+    to confirm (the platform may also just be hiding it from us)."""
+    m = _models()
+    if notice.state == m.NoticeState.REMOVED:
+        return False
+    latest = []
+    for item in notice.items.all():
+        check = item.checks.exclude(checked_at=None).order_by("-checked_at", "-id").first()
+        latest.append(check.outcome if check else None)
+    return bool(latest) and all(outcome == "gone" for outcome in latest)

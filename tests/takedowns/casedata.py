@@ -43,3 +43,52 @@ def make_case(
     }
     case, _code = services.submit_report(organisation=org, incident=incident, answers=answers)
     return case
+
+
+def make_notice(
+    case,
+    *,
+    platform: str = "instagram",
+    basis: str = "dsa",
+    state: str = "sent",
+    sent_at=None,
+    deadline_at=None,
+    locations=None,
+    **fields,
+):
+    """A notice as the core flow leaves it after sending (the builder has its own tests)."""
+    from takedowns.models import Notice, NoticeItem, Route
+
+    route = Route.objects.filter(platform__slug=platform, basis=basis).order_by("rank").first()
+    assert route is not None, (platform, basis)
+    notice = Notice.objects.create(
+        case=case,
+        organisation=case.organisation,
+        route=route,
+        route_version=route.version,
+        platform=route.platform,
+        basis=basis,
+        channel=route.channel,
+        language="es",
+        state=state,
+        sent_at=sent_at,
+        deadline_at=deadline_at,
+        **fields,
+    )
+    for location in locations if locations is not None else case.locations.all():
+        NoticeItem.objects.create(
+            notice=notice,
+            location=location,
+            url_index=location.index,
+            platform=route.platform,
+            basis=basis,
+        )
+    return notice
+
+
+def opt_in_rechecks(org, enabled: bool = True):
+    from takedowns.models import TakedownSettings
+
+    TakedownSettings.objects.update_or_create(
+        organisation=org, defaults={"status_rechecks": enabled}
+    )

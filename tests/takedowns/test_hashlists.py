@@ -16,6 +16,7 @@ from support.models import Role
 from takedowns import hashlists, vics
 from tests.factories import client_for, make_member
 from tests.takedowns.casedata import fingerprint, make_case
+from tests.test_translations import assert_all_spanish
 from vault.audit import Actor
 from vault.models import AuditEvent
 
@@ -165,7 +166,8 @@ def test_a_coordinator_downloads_a_hash_list_and_it_is_audited(coordinator, org_
     make_case(org_x, fingerprints=["dl-1"])
     client = client_for(coordinator)
     page = client.get(_url(org_x))
-    assert page.status_code == 200 and "1 fingerprint" in page.content.decode()
+    assert page.status_code == 200 and "Se puede compartir 1 huella" in page.content.decode()
+    assert_all_spanish(page.content.decode())
     response = client.post(_url(org_x), {"fmt": "vics"})
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
@@ -188,7 +190,7 @@ def test_the_download_refuses_another_organisations_case_reference(coordinator, 
     other = make_case(org_y)
     response = client_for(coordinator).post(_url(org_x), {"fmt": "csv", "case": other.reference})
     assert response.status_code == 200
-    assert "No case of your organisation has this reference." in response.content.decode()
+    assert "Ningún caso de tu organización tiene esta referencia." in response.content.decode()
     assert not AuditEvent.objects.filter(event="hashes.exported").exists()
 
 

@@ -276,3 +276,127 @@ def test_it_reports_an_unresolvable_name_as_failed():
 )
 def test_the_default_policy_allows_only_public_unicast(address, allowed):
     assert recheck.public_address(ipaddress.ip_address(address)) is allowed
+
+
+# --- scheduling and recording (database) ------------------------------------------------
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from takedowns.models import NoticeEvent, NoticeState, StatusCheck  # noqa: E402
+from tests.takedowns.casedata import make_case, make_notice, opt_in_rechecks  # noqa: E402
+from vault.models import AuditEvent  # noqa: E402
+
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def _run_scheduled(**options):
+    for check in StatusCheck.objects.filter(outcome="pending"):
+        recheck.perform_check(check.uuid, now=NOW, **options)
+
+
+@pytest.mark.django_db
+def test_it_checks_nothing_for_an_organisation_that_has_not_opted_in(org_x):
+    make_notice(make_case(org_x), sent_at=NOW - timedelta(hours=5))
+    assert recheck.schedule_rechecks(now=NOW) == 0
+    opt_in_rechecks(org_x, enabled=False)
+    assert recheck.schedule_rechecks(now=NOW) == 0
+
+
+@pytest.mark.django_db
+def test_it_schedules_each_url_once_a_day_with_ids_only(org_x):
+    from support.models import OutboxMessage
+
+    opt_in_rechecks(org_x)
+    case = make_case(
+        org_x, urls=["https://www.instagram.com/p/a1", "https://www.instagram.com/p/b2"]
+    )
+    make_notice(case, sent_at=NOW - timedelta(hours=5))
+    make_notice(make_case(org_x), state="draft")  # not sent: not followed
+    assert recheck.schedule_rechecks(now=NOW) == 2
+    assert recheck.schedule_rechecks(now=NOW + timedelta(hours=23)) == 0
+    assert recheck.schedule_rechecks(now=NOW + timedelta(hours=25)) == 2
+    kwargs = OutboxMessage.objects.filter(task="takedowns.run_status_check").first().kwargs
+    assert list(kwargs) == ["check"]  # a UUID; never the URL
+
+
+@pytest.mark.django_db
+def test_a_404_flags_the_notice_as_possibly_removed_for_a_caseworker(org_x):
+    opt_in_rechecks(org_x)
+    with FakeWeb(lambda m, p: (404, {}, b"no"), host=PUBLIC_STAND_IN) as w:
+        case = make_case(org_x, urls=[w.url + "/p/gone"])
+        notice = make_notice(case, sent_at=NOW - timedelta(hours=5))
+        recheck.schedule_rechecks(now=NOW)
+        _run_scheduled(allow=stand_in_policy)
+    check = StatusCheck.objects.get()
+    assert (check.outcome, check.status_code, check.checked_at) == ("gone", 404, NOW)
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT  # a caseworker confirms; nothing is assumed
+    assert recheck.possibly_removed(notice)
+    flagged = AuditEvent.objects.filter(event="notice.possibly_removed", object_id=notice.uuid)
+    assert flagged.exists()
+
+
+@pytest.mark.django_db
+def test_a_removed_url_that_answers_again_reopens_the_notice(org_x):
+    opt_in_rechecks(org_x)
+    answers = iter([404, 200])
+    with FakeWeb(lambda m, p: (next(answers), {}, None), host=PUBLIC_STAND_IN) as w:
+        case = make_case(org_x, urls=[w.url + "/p/x"])
+        notice = make_notice(case, sent_at=NOW - timedelta(hours=5))
+        recheck.schedule_rechecks(now=NOW)
+        _run_scheduled(allow=stand_in_policy)
+        notice.state, notice.removed_at = NoticeState.REMOVED, NOW  # the caseworker confirmed
+        notice.save()
+        recheck.schedule_rechecks(now=NOW + timedelta(days=2))
+        _run_scheduled(allow=stand_in_policy)
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.REAPPEARED
+    assert notice.deadline_at > NOW + timedelta(days=2)
+    event = notice.events.get(kind=NoticeEvent.Kind.STATE, to_state="reappeared")
+    assert event.from_state == "removed" and event.data["by"] == "status_check"
+    assert AuditEvent.objects.filter(event="notice.reappeared", object_id=notice.uuid).exists()
+
+
+@pytest.mark.django_db
+def test_a_removed_notice_is_not_reopened_by_a_page_never_seen_gone(org_x):
+    """Some platforms answer 200 with a 'not available' page: without a 404 first,
+    a 200 proves nothing."""
+    opt_in_rechecks(org_x)
+    with FakeWeb(ok, host=PUBLIC_STAND_IN) as w:
+        case = make_case(org_x, urls=[w.url + "/p/x"])
+        notice = make_notice(case, state="removed", sent_at=NOW - timedelta(days=1))
+        recheck.schedule_rechecks(now=NOW)
+        _run_scheduled(allow=stand_in_policy)
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.REMOVED
+
+
+@pytest.mark.django_db
+def test_the_stored_check_holds_no_url_or_content(org_x):
+    opt_in_rechecks(org_x)
+    with FakeWeb(lambda m, p: (200, {"X-Secret": "tracking"}, b"body"), host=PUBLIC_STAND_IN) as w:
+        case = make_case(org_x, urls=[w.url + "/p/secretpath"])
+        make_notice(case, sent_at=NOW - timedelta(hours=5))
+        recheck.schedule_rechecks(now=NOW)
+        _run_scheduled(allow=stand_in_policy)
+    row = StatusCheck.objects.values().get()
+    assert "secretpath" not in repr(row) and "tracking" not in repr(row)
+    assert row["outcome"] == "up" and row["status_code"] == 200
+
+
+@pytest.mark.django_db
+def test_the_default_policy_applies_to_scheduled_checks(org_x, internal):
+    """A reported URL on loopback is refused by the worker too: no connection made."""
+    v4, _ = internal
+    opt_in_rechecks(org_x)
+    case = make_case(org_x, urls=["https://www.instagram.com/p/a1"])
+    notice = make_notice(case, sent_at=NOW - timedelta(hours=5))
+    location = case.locations.get()
+    location.value = f"http://localhost:{v4.port}/admin"  # as if a redirect target were stored
+    location.save()
+    recheck.schedule_rechecks(now=NOW)
+    _run_scheduled()
+    assert StatusCheck.objects.get().outcome == "refused"
+    assert _connections(internal) == 0
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT
