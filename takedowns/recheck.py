@@ -49,7 +49,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from support import outbox
@@ -455,3 +455,35 @@ def possibly_removed(notice) -> bool:
         check = item.checks.exclude(checked_at=None).order_by("-checked_at", "-id").first()
         latest.append(check.outcome if check else None)
     return bool(latest) and all(outcome == "gone" for outcome in latest)
+
+
+@transaction.atomic
+def set_status_rechecks(*, acting, enabled: bool, origin: str = "") -> None:
+    """Opt the organisation in or out of status re-checks (audited)."""
+    m = _models()
+    m.TakedownSettings.objects.update_or_create(
+        organisation=acting.organisation, defaults={"status_rechecks": enabled}
+    )
+    audit.record(
+        "takedowns.status_rechecks_set",
+        actor=audit.Actor.user(acting.user, role=acting.role, origin=origin),
+        object_type="organisation",
+        object_id=acting.organisation.uuid,
+        organisation_id=acting.organisation.uuid,
+        data={"enabled": enabled},
+    )
+
+
+def outcome_counts(*, organisation, days: int = 30) -> list[tuple[str, int]]:
+    """How the organisation's checks of the last `days` came out (counts only)."""
+    m = _models()
+    since = timezone.now() - timedelta(days=days)
+    rows = dict(
+        m.StatusCheck.objects.filter(
+            item__notice__organisation=organisation, scheduled_at__gte=since
+        )
+        .values_list("outcome")
+        .annotate(n=Count("id"))
+        .values_list("outcome", "n")
+    )
+    return [(label, rows.get(code, 0)) for code, label in m.StatusCheck.Outcome.choices]

@@ -200,3 +200,20 @@ def to_pdf(report: Report) -> bytes:
         if not report.rows:
             table.row().cell(_("No notices were sent this year."), colspan=4)
     return bytes(pdf.output())
+
+
+def record_export(*, actor, report: Report, organisation, fmt: str) -> None:
+    """Who downloaded which year's report (it holds no personal data; still recorded)."""
+    from django.db import transaction
+
+    from vault import audit
+
+    with transaction.atomic():
+        audit.record(
+            "transparency.exported",
+            actor=actor,
+            object_type="organisation",
+            object_id=organisation.uuid,
+            organisation_id=organisation.uuid,
+            data={"year": report.year, "format": fmt, "notices": report.total},
+        )
