@@ -18,6 +18,7 @@ Pure reading here; takedowns.services saves the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.template import Context, Engine
 from django.utils import formats, timezone, translation
@@ -258,8 +259,11 @@ def build(
     inbox = settings.inbox_email if settings else ""
     group = (settings.notifier_name if settings else "") or case.organisation.name
     with translation.override(language):
+        host = urlsplit(locations[0].value).hostname or ""
+        generic = route.platform.kind == "website"
         values = {
-            "platform": route.platform.name,
+            # A generic website's notice goes to that site's host, so it names the site.
+            "platform": host if generic and host else route.platform.name,
             "organisation": group,
             "reference": reference,
             "date": _date(timezone.now()),
