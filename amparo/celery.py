@@ -11,4 +11,6 @@ app.conf.beat_schedule = {
     "outbox-sweep": {"task": "support.tasks.sweep_outbox", "schedule": 60.0},
     "worker-heartbeat": {"task": "support.tasks.heartbeat", "schedule": 30.0},
     "retention": {"task": "support.tasks.retention", "schedule": 6 * 3600.0},
+    "takedown-clocks": {"task": "takedowns.tasks.run_clocks", "schedule": 300.0},
+    "takedown-rechecks": {"task": "takedowns.tasks.schedule_rechecks", "schedule": 3600.0},
 }

@@ -1,0 +1,133 @@
+"""Delivery channels: one small class each, one method, `DeliveryError(permanent=…)`.
+
+Only email and API channels deliver by themselves. Most platforms take only web
+forms or in-app reports: for those the "delivery" is the caseworker's, guided by
+the web-form pack and in-app steps (takedowns.selectors) and recorded with
+`services.record_submission`.
+
+Every delivery carries the notice's delivery key — the email's Message-ID, the
+API's Idempotency-Key — so a repeat after a crash is recognisable as the same notice.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from .models import Channel, Notice
+
+
+class DeliveryError(Exception):
+    """A failed delivery. Permanent errors are not retried (a refused address);
+    the others (a server down, a timeout) are, with the same delivery key."""
+
+    def __init__(self, code: str, *, permanent: bool):
+        super().__init__(code)
+        self.code = code
+        self.permanent = permanent
+
+
+class Transport:
+    """Deliver one notice; return the platform's reference if it gives one."""
+
+    def deliver(self, notice: Notice) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class EmailTransport(Transport):
+    """Through Django's mail backend. Plain text, no attachment: never an image."""
+
+    def deliver(self, notice: Notice) -> str:
+        if not notice.recipient:
+            raise DeliveryError("no-recipient", permanent=True)
+        inbox = getattr(notice.organisation, "takedown_settings", None)
+        reply_to = [inbox.inbox_email] if inbox and inbox.inbox_email else []
+        message = EmailMessage(
+            subject=notice.subject,
+            body=notice.body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[notice.recipient],
+            reply_to=reply_to,
+            headers={"Message-ID": notice.message_id, "X-Amparo-Notice": notice.delivery_key},
+        )
+        try:
+            message.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError("recipient-refused", permanent=True) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(type(exc).__name__, permanent=False) from exc
+        return ""
+
+
+class ApiAdapter:
+    """One platform's reporting API. Subclasses say how a notice becomes a request."""
+
+    name = ""
+
+    def payload(self, notice: Notice) -> dict:
+        return {
+            "subject": notice.subject,
+            "body": notice.body,
+            "urls": (notice.elements or {}).get("urls", "").splitlines(),
+            "basis": notice.basis,
+        }
+
+
+class JsonReportAdapter(ApiAdapter):
+    """A JSON POST with an Idempotency-Key header, answered by `{"ticket": …}`."""
+
+    name = "json_report"
+
+
+ADAPTERS: dict[str, type[ApiAdapter]] = {JsonReportAdapter.name: JsonReportAdapter}
+
+
+class ApiTransport(Transport):
+    """POST to the adapter's endpoint (settings.TAKEDOWN_API_ENDPOINTS[name])."""
+
+    timeout = 10
+
+    def deliver(self, notice: Notice) -> str:
+        name = notice.route.api_adapter
+        adapter_class = ADAPTERS.get(name)
+        endpoint = getattr(settings, "TAKEDOWN_API_ENDPOINTS", {}).get(name)
+        if adapter_class is None or not endpoint:
+            raise DeliveryError("no-adapter", permanent=True)
+        if not endpoint.startswith(("https://", "http://")):
+            raise DeliveryError("bad-endpoint", permanent=True)
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+            endpoint,
+            data=json.dumps(adapter_class().payload(notice)).encode(),
+            headers={"Content-Type": "application/json", "Idempotency-Key": notice.delivery_key},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                answer = json.loads(response.read(64 * 1024) or b"{}")
+        except urllib.error.HTTPError as exc:
+            # 4xx: the platform refused this notice; 5xx and 429: try again later.
+            permanent = 400 <= exc.code < 500 and exc.code != 429
+            raise DeliveryError(f"http-{exc.code}", permanent=permanent) from exc
+        except (TimeoutError, urllib.error.URLError, OSError, ValueError) as exc:
+            raise DeliveryError(type(exc).__name__, permanent=False) from exc
+        return str(answer.get("ticket", ""))[:200] if isinstance(answer, dict) else ""
+
+
+TRANSPORTS: dict[str, type[Transport]] = {
+    Channel.EMAIL: EmailTransport,
+    Channel.API: ApiTransport,
+}
+# Channels the caseworker carries out by hand (web-form pack, in-app guidance).
+MANUAL_CHANNELS = frozenset({Channel.WEB_FORM, Channel.IN_APP})
+
+
+def transport_for(channel: str) -> Transport:
+    try:
+        return TRANSPORTS[channel]()
+    except KeyError:
+        raise DeliveryError("manual-channel", permanent=True) from None

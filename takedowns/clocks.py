@@ -1,0 +1,375 @@
+"""Deadlines, reminders and the escalation ladder of sent notices.
+
+Every sent notice has a deadline: `sent_at` + the route's `deadline_hours` (48 under
+the TAKE IT DOWN Act; edited per registry row), or, where the row gives none, the
+default for its basis below. A beat task (`takedowns.tasks.run_clocks`, every five
+minutes) then, for notices the platform has not yet answered:
+
+1. **before** the deadline (a quarter of the window before, at most 12 hours) tells
+   the case's assignee the deadline is near;
+2. **at** the deadline tells them it has passed and that the notice can be escalated.
+
+Each reminder is a `NoticeEvent(kind="reminder")` with its stage, written with the
+audit event and the outbox row of its email in one transaction, so a reminder is
+sent once however often the task runs. The emails say nothing of the case: a link
+to the case page, nothing else.
+
+The escalation ladder is the order in which a stalled notice is taken further:
+the hotline (INCIBE 017 / INHOPE) → the AEPD Canal Prioritario → the authority that
+enforces the platform's duty (the Digital Services Coordinator under the DSA, the
+FTC under TAKE IT DOWN) — or, at any step, a partner trusted flagger the
+organisation has registered. Each rung is a registry route; "draft the escalation"
+builds a new draft notice for that route from the same case and locations, linked
+to the first by `escalated_from`, and moves the first to `escalated`.
+
+Every function takes `now`, so tests run on a frozen clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from support import outbox
+from support.models import Membership, Role
+from vault import audit
+
+from .models import (
+    OPEN_STATES,
+    Basis,
+    Notice,
+    NoticeEvent,
+    NoticeState,
+    PlatformKind,
+    Route,
+)
+
+# Hours a platform has when its registry row gives no deadline. TAKE IT DOWN's 48
+# is the law's; the others are Amparo's follow-up rhythm (INHOPE counts removal
+# within 3 days as the norm; GDPR art. 12(3) gives a month).
+DEFAULT_DEADLINE_HOURS = {
+    Basis.TAKE_IT_DOWN: 48,
+    Basis.DSA: 72,
+    Basis.POLICY: 72,
+    Basis.HOTLINE: 72,
+    Basis.AEPD: 72,
+    Basis.GDPR_ERASURE: 30 * 24,
+    Basis.SEARCH_DELISTING: 30 * 24,
+}
+REMIND_BEFORE_AT_MOST = timedelta(hours=12)
+BEFORE, EXPIRED, REAPPEARED = "before", "expired", "reappeared"
+
+# Clocks stop when the platform has answered: removed, rejected, escalated, withdrawn.
+CLOCK_STATES = OPEN_STATES - {NoticeState.QUEUED, NoticeState.SENDING}
+
+
+def deadline_hours(route: Route | None, basis: str) -> int:
+    if route is not None and route.deadline_hours:
+        return route.deadline_hours
+    return DEFAULT_DEADLINE_HOURS.get(basis, 72)
+
+
+def deadline_for(*, route: Route | None, basis: str, sent_at: datetime) -> datetime:
+    """When the platform's time is up, for a notice sent at `sent_at`."""
+    return sent_at + timedelta(hours=deadline_hours(route, basis))
+
+
+def reminder_at(notice: Notice) -> datetime:
+    """When the 'deadline is near' reminder is due: a quarter of the window before, ≤ 12 h."""
+    window = notice.deadline_at - notice.sent_at
+    return notice.deadline_at - min(window / 4, REMIND_BEFORE_AT_MOST)
+
+
+def _reminded(notice: Notice, stage: str) -> bool:
+    """Whether this stage was already sent for the current deadline (a reappeared
+    notice gets a new deadline, and so its reminders again)."""
+    return notice.events.filter(
+        kind=NoticeEvent.Kind.REMINDER,
+        data__stage=stage,
+        data__deadline=notice.deadline_at.isoformat(),
+    ).exists()
+
+
+def _remind(notice: Notice, stage: str, now: datetime) -> None:
+    NoticeEvent.objects.create(
+        notice=notice,
+        kind=NoticeEvent.Kind.REMINDER,
+        at=now,
+        data={"stage": stage, "deadline": notice.deadline_at.isoformat()},
+    )
+    notice.reminded_at = now
+    notice.save(update_fields=["reminded_at", "updated_at"])
+    audit.record(
+        f"notice.reminder_{stage}",
+        actor=audit.Actor.system("takedown_clocks"),
+        object_type="notice",
+        object_id=notice.uuid,
+        organisation_id=notice.organisation.uuid,
+        data={"stage": stage},
+    )
+    outbox.enqueue("takedowns.send_deadline_reminder", notice=notice.uuid, stage=stage)
+
+
+@transaction.atomic
+def run_clocks(*, now: datetime) -> dict[str, int]:
+    """Fill missing deadlines and send the reminders that are due at `now`."""
+    done = {"deadlines": 0, BEFORE: 0, EXPIRED: 0}
+    for notice in (
+        Notice.objects.select_for_update(skip_locked=True)
+        .select_related("route")
+        .filter(state__in=CLOCK_STATES, deadline_at=None, sent_at__isnull=False)
+    ):
+        notice.deadline_at = deadline_for(
+            route=notice.route, basis=notice.basis, sent_at=notice.sent_at
+        )
+        notice.save(update_fields=["deadline_at", "updated_at"])
+        done["deadlines"] += 1
+    due = (
+        Notice.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("organisation")
+        .filter(state__in=CLOCK_STATES, deadline_at__isnull=False, sent_at__isnull=False)
+        # Cheap pre-filter: nothing is due more than 12 hours before a deadline.
+        .filter(deadline_at__lte=now + REMIND_BEFORE_AT_MOST)
+        .order_by("deadline_at", "id")
+    )
+    for notice in due:
+        if notice.deadline_at <= now:
+            if not _reminded(notice, EXPIRED):
+                _remind(notice, EXPIRED, now)
+                done[EXPIRED] += 1
+        elif reminder_at(notice) <= now and not _reminded(notice, BEFORE):
+            _remind(notice, BEFORE, now)
+            done[BEFORE] += 1
+    return done
+
+
+def reminder_recipients(notice: Notice) -> list[str]:
+    """The case's assignee; when nobody is assigned, the organisation's coordinators."""
+    assignee = notice.case.assignee
+    if assignee is not None and assignee.is_active:
+        return [assignee.user.email]
+    return list(
+        Membership.objects.filter(
+            organisation=notice.organisation, role=Role.COORDINATOR, is_active=True
+        ).values_list("user__email", flat=True)
+    )
+
+
+def is_overdue(notice: Notice, now: datetime) -> bool:
+    return (
+        notice.state in CLOCK_STATES
+        and notice.deadline_at is not None
+        and notice.deadline_at <= now
+    )
+
+
+# --- The escalation ladder -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rung:
+    code: str
+    label: str
+    route: Route | None  # None: no route in the registry (guidance only)
+    guidance: str = ""
+    done: bool = False  # this notice's chain already went this way
+
+
+RUNGS = {
+    "hotline": _("Hotline: INCIBE 017 / INHOPE"),
+    "aepd": _("AEPD Canal Prioritario"),
+    "dsc": _("Digital Services Coordinator (in Spain, the CNMC)"),
+    "ftc": _("US Federal Trade Commission (TAKE IT DOWN Act enforcement)"),
+    "partner": _("A partner trusted flagger"),
+}
+GUIDANCE = {
+    "dsc": _(
+        "Lodge a complaint with the Digital Services Coordinator of the country where you "
+        "live (DSA art. 53) that the platform did not act on a valid notice. In Spain it is "
+        "the CNMC. Add the route to the registry to prepare it here."
+    ),
+    "ftc": _(
+        "The FTC enforces the TAKE IT DOWN Act: report a platform that did not remove "
+        "the content within 48 hours of a valid request at reportfraud.ftc.gov."
+    ),
+}
+
+
+def _routes(organisation, q: Q):
+    return (
+        Route.objects.select_related("platform")
+        .filter(q, is_active=True, platform__is_active=True)
+        .filter(Q(organisation=None) | Q(organisation=organisation))
+        .filter(Q(platform__organisation=None) | Q(platform__organisation=organisation))
+        .order_by("rank", "id")
+    )
+
+
+def _chain(notice: Notice) -> list[Notice]:
+    """The notice, the notices it was escalated from, and those escalated from them."""
+    root = notice
+    while root.escalated_from_id is not None:
+        root = root.escalated_from
+    chain, frontier = [root], [root]
+    while frontier:
+        children = list(Notice.objects.filter(escalated_from__in=frontier))
+        chain.extend(children)
+        frontier = children
+    return chain
+
+
+def escalation_ladder(notice: Notice, *, jurisdictions: list[str] | None = None) -> list[Rung]:
+    """The rungs open to this notice, in order; each with the route that would carry it."""
+    organisation = notice.organisation
+    jurisdictions = jurisdictions or []
+    used_routes = {n.route_id for n in _chain(notice)}
+    candidates = {
+        "hotline": _routes(
+            organisation, Q(basis=Basis.HOTLINE, platform__kind=PlatformKind.HOTLINE)
+        ),
+        "aepd": _routes(organisation, Q(basis=Basis.AEPD)),
+        "dsc": _routes(
+            organisation,
+            Q(platform__kind=PlatformKind.REGULATOR, basis=Basis.DSA),
+        ),
+        "partner": _routes(organisation, Q(platform__kind=PlatformKind.PARTNER)),
+    }
+    order = ["hotline", "aepd", "ftc" if notice.basis == Basis.TAKE_IT_DOWN else "dsc", "partner"]
+    rungs = []
+    for code in order:
+        routes = [
+            r
+            for r in candidates.get(code, [])
+            if r.id != notice.route_id and (not jurisdictions or r.accepts(jurisdictions))
+        ]
+        done = any(r.id in used_routes for r in routes)
+        route = routes[0] if routes else None
+        rungs.append(Rung(code, str(RUNGS[code]), route, str(GUIDANCE.get(code, "")), done))
+    return rungs
+
+
+def next_rung(notice: Notice, *, jurisdictions: list[str] | None = None) -> Rung | None:
+    """The first rung not yet tried that the registry can carry."""
+    for rung in escalation_ladder(notice, jurisdictions=jurisdictions):
+        if rung.route is not None and not rung.done:
+            return rung
+    return None
+
+
+# --- The reminder email (a worker task fed by the outbox) -------------------------------
+
+
+@outbox.outbox_task("takedowns.send_deadline_reminder")
+def send_deadline_reminder(*, notice: str, stage: str) -> None:
+    """Tell the assignee a deadline is near or gone. Never any case content: a shared
+    or compromised mailbox learns only that there is something to look at."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils import translation
+
+    found = (
+        Notice.objects.select_related("case__assignee__user", "organisation")
+        .filter(uuid=notice, case__destroyed_at=None)
+        .first()
+    )
+    if found is None or stage not in (BEFORE, EXPIRED, REAPPEARED):
+        return
+    recipients = reminder_recipients(found)
+    if not recipients:
+        return
+    link = settings.SITE_URL + reverse(
+        "support:case-detail", kwargs={"org": found.organisation.uuid, "case": found.case.uuid}
+    )
+    with translation.override(settings.LANGUAGE_CODE):
+        context = {"link": link, "stage": stage}
+        subject = render_to_string("emails/takedown_deadline_subject.txt", context).strip()
+        body = render_to_string("emails/takedown_deadline.txt", context)
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+
+
+class EscalationError(Exception):
+    """A refused escalation; `code` maps to a translated message in the view."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+ESCALATE_FROM = frozenset(
+    {NoticeState.SENT, NoticeState.ACKNOWLEDGED, NoticeState.REJECTED, NoticeState.REAPPEARED}
+)
+
+
+@transaction.atomic
+def draft_escalation(
+    *, acting: Membership, notice: Notice, rung: str, now: datetime, origin: str = ""
+) -> Notice:
+    """One click: a draft notice on the rung's route, for the same case and locations.
+
+    The draft goes through the normal review and send (and so through the validator
+    and the over-disclosure guard); the first notice moves to `escalated`.
+    """
+    notice = Notice.objects.select_for_update().get(pk=notice.pk)
+    if notice.state not in ESCALATE_FROM or not notice.can_move_to(NoticeState.ESCALATED):
+        raise EscalationError("cannot-escalate")
+    facts = getattr(notice.case, "takedown_facts", None)
+    chosen = next(
+        (
+            r
+            for r in escalation_ladder(notice, jurisdictions=facts.jurisdictions if facts else [])
+            if r.code == rung
+        ),
+        None,
+    )
+    if chosen is None or chosen.route is None:
+        raise EscalationError("no-route")
+    route = chosen.route
+    draft = Notice.objects.create(
+        case=notice.case,
+        organisation=notice.organisation,
+        route=route,
+        route_version=route.version,
+        platform=route.platform,
+        basis=route.basis,
+        channel=route.channel,
+        language=(route.languages or [notice.language])[0],
+        state=NoticeState.DRAFT,
+        escalated_from=notice,
+        prepared_by=acting,
+    )
+    for item in notice.items.select_related("location"):
+        draft.items.create(
+            location=item.location,
+            url_index=item.url_index,
+            platform=route.platform,
+            basis=route.basis,
+            created_at=now,
+        )
+    old = notice.state
+    notice.state = NoticeState.ESCALATED
+    notice.escalated_at = now
+    notice.save(update_fields=["state", "escalated_at", "updated_at"])
+    NoticeEvent.objects.create(
+        notice=notice,
+        kind=NoticeEvent.Kind.STATE,
+        from_state=old,
+        to_state=NoticeState.ESCALATED,
+        actor=acting,
+        at=now,
+        data={"rung": rung, "escalation": str(draft.uuid)},
+    )
+    audit.record(
+        "notice.escalated",
+        actor=audit.Actor.user(acting.user, role=acting.role, origin=origin),
+        object_type="notice",
+        object_id=notice.uuid,
+        organisation_id=notice.organisation.uuid,
+        data={"rung": rung, "escalation": str(draft.uuid)},
+    )
+    return draft

@@ -1,0 +1,567 @@
+"""State changes of takedown work. Same rules as support's services: one transaction
+each, keyword-only arguments, the acting membership explicit, the audit event and any
+outbox row written inside it.
+
+Dispatch exactly once. A notice moves draft → queued in the caseworker's
+transaction, which also writes the outbox row; the worker then claims it
+(queued → sending, committed *before* anything leaves), delivers it with its
+delivery key, and records sent (sending → sent, with the outbox row done) in one
+more transaction. If the worker dies in between, the notice stays `sending` and its
+outbox row stays open; the outbox sweeper sends the task again, and the task takes
+over a `sending` notice only once its lease has expired, delivering it again with
+the same delivery key (the API's Idempotency-Key makes that a no-op at the platform;
+the email's Message-ID lets the recipient, and us, recognise the copy).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from support import outbox
+from support.models import Case, ContextFile, Location, Membership, OutboxMessage
+from support.services import ServiceError, staff_actor
+from vault import audit
+from vault import services as vault_services
+
+from . import builder
+from .channels import MANUAL_CHANNELS, DeliveryError, transport_for
+from .models import (
+    COUNTS_AS_SENT,
+    REPEAT_WINDOW,
+    CaseTakedownFacts,
+    Channel,
+    Notice,
+    NoticeEvent,
+    NoticeItem,
+    NoticeState,
+    NoticeTemplate,
+    RejectionReason,
+    Route,
+    TakedownSettings,
+)
+
+N = NoticeState
+# A worker that claimed a notice this long ago and never finished is presumed dead.
+SENDING_LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 8
+
+
+class NoticeRefused(ServiceError):
+    """A notice that may not be made: `messages` say why, in the caseworker's words."""
+
+    def __init__(self, code: str, messages: list[str]):
+        super().__init__(code)
+        self.messages = messages
+
+
+def _event(notice: Notice, event: str, acting: Membership | None, origin: str = "", data=None):
+    actor = staff_actor(acting, origin) if acting else audit.Actor.system("takedowns")
+    audit.record(
+        event,
+        actor=actor,
+        object_type="notice",
+        object_id=notice.uuid,
+        organisation_id=notice.organisation.uuid,
+        data={"case": str(notice.case.uuid), **(data or {})},
+    )
+
+
+def _log(notice: Notice, *, kind: str, frm: str = "", to: str = "", acting=None, **extra):
+    event = NoticeEvent(notice=notice, kind=kind, from_state=frm, to_state=to, actor=acting)
+    if "text" in extra:
+        event.text = extra.pop("text")
+    if "at" in extra:
+        event.at = extra.pop("at")
+    event.data = extra
+    event.save()
+    return event
+
+
+def _move(notice: Notice, state: str, *, acting=None, origin="", **data) -> None:
+    if not notice.can_move_to(state):
+        raise ServiceError("bad-transition")
+    before, now = notice.state, timezone.now()
+    notice.state = state
+    stamp = f"{state}_at"
+    if hasattr(notice, stamp):
+        setattr(notice, stamp, now)
+    if state == N.SENT:
+        hours = notice.route.deadline_hours
+        notice.deadline_at = now + timedelta(hours=hours) if hours else None
+    notice.save()
+    _log(notice, kind=NoticeEvent.Kind.STATE, frm=before, to=state, acting=acting, **data)
+    _event(notice, f"notice.{state}", acting, origin, {"from": before, **data})
+
+
+def _lock(notice: Notice) -> Notice:
+    return (
+        Notice.objects.select_for_update(of=("self",))
+        .select_related("route__platform", "case", "organisation", "platform")
+        .get(pk=notice.pk)
+    )
+
+
+def reference_of(notice_uuid) -> str:
+    """The short reference a platform quotes back: the notice id's first 8 hex digits."""
+    return notice_uuid.hex[:8].upper()
+
+
+def settings_for(organisation) -> TakedownSettings:
+    found = TakedownSettings.objects.filter(organisation=organisation).first()
+    return found or TakedownSettings(organisation=organisation)
+
+
+def facts_for(case: Case) -> CaseTakedownFacts | None:
+    return CaseTakedownFacts.objects.filter(case=case).first()
+
+
+def current_templates() -> dict[tuple[str, str], NoticeTemplate]:
+    return {(t.basis, t.language): t for t in NoticeTemplate.objects.filter(is_current=True)}
+
+
+def recent_repeats(*, organisation, route: Route, locations: list[Location], now=None):
+    """Items already sent (or on their way) to this platform under this basis for these
+    URLs in the last 72 hours, by this organisation (platforms penalise repeats)."""
+    cutoff = (now or timezone.now()) - REPEAT_WINDOW
+    return NoticeItem.objects.filter(
+        platform=route.platform,
+        basis=route.basis,
+        url_index__in=[location.index for location in locations],
+        notice__organisation=organisation,
+        notice__state__in=COUNTS_AS_SENT,
+    ).filter(Q(notice__sent_at__gte=cutoff) | Q(notice__queued_at__gte=cutoff))
+
+
+# --- Preparing -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_case_facts(
+    *, acting: Membership, case: Case, data: dict, origin: str = ""
+) -> CaseTakedownFacts:
+    """Record what the notices need beyond intake: signature, AEPD circumstances…"""
+    facts = facts_for(case) or CaseTakedownFacts(case=case)
+    for name in ("signature", "circumstances", "means_of_spread", "prior_actions"):
+        if name in data:
+            setattr(facts, name, data[name] or "")
+    if data.get("signature") and not facts.signed_at:
+        facts.signed_at = timezone.now()
+    if not data.get("signature"):
+        facts.signed_at = None
+    for name in ("prior_actions_answered", "vulnerabilities", "jurisdictions"):
+        if name in data:
+            setattr(facts, name, data[name])
+    facts.save()
+    audit.record(
+        "case.takedown_facts_changed",
+        actor=staff_actor(acting, origin),
+        object_type="case",
+        object_id=case.uuid,
+        organisation_id=case.organisation.uuid,
+        data={"fields": sorted(data)},
+    )
+    return facts
+
+
+@transaction.atomic
+def save_settings(*, acting: Membership, data: dict, origin: str = "") -> TakedownSettings:
+    found = settings_for(acting.organisation)
+    for name in ("inbox_email", "notifier_name", "status_rechecks", "default_jurisdictions"):
+        if name in data:
+            setattr(found, name, data[name])
+    found.save()
+    audit.record(
+        "organisation.takedown_settings_changed",
+        actor=staff_actor(acting, origin),
+        object_type="organisation",
+        object_id=acting.organisation.uuid,
+        organisation_id=acting.organisation.uuid,
+        data={"fields": sorted(data)},
+    )
+    return found
+
+
+def draft_for(
+    *, case: Case, route: Route, locations: list[Location], language=None, ctx=None, reference=""
+):
+    """Render (without saving) the notice these inputs make. `ctx` shares loaded rows."""
+    ctx = ctx or preparation_context(case)
+    template = ctx["templates"].get(
+        (route.basis, language or builder.notice_language(route, ctx["places"]))
+    )
+    return builder.build(
+        case=case,
+        locations=locations,
+        route=route,
+        facts=ctx["facts"],
+        settings=ctx["settings"],
+        template=template,
+        attempts=ctx["attempts"],
+        reference=reference,
+        language=language,
+        consent=ctx["consent"],
+    )
+
+
+def preparation_context(case: Case) -> dict:
+    """The rows every notice of a case draws on, loaded once (constant query count)."""
+    facts = facts_for(case)
+    settings = settings_for(case.organisation)
+    return {
+        "facts": facts,
+        "settings": settings,
+        "places": builder.jurisdictions(case, facts, settings),
+        "templates": current_templates(),
+        "attempts": list(
+            case.notices.select_related("platform").filter(state__in=COUNTS_AS_SENT - {N.QUEUED})
+        ),
+        "consent": builder.has_takedown_consent(case),
+    }
+
+
+def _refusal(draft: builder.Draft) -> NoticeRefused | None:
+    if draft.refused:
+        return NoticeRefused(draft.refused, [builder.refusal_message(draft)])
+    messages = []
+    if draft.missing:
+        messages += [
+            str(builder._("This notice is missing %(what)s.") % {"what": label})
+            for label in draft.missing_labels
+        ]
+    if "family_data_in_text" in draft.guard_flags:
+        messages.append(builder.guard_message(draft, "family_data_in_text"))
+    return NoticeRefused("incomplete", messages) if messages else None
+
+
+@transaction.atomic
+def prepare_notice(
+    *,
+    acting: Membership,
+    case: Case,
+    route: Route,
+    locations: list[Location],
+    language: str | None = None,
+    recipient: str = "",
+    new_fact: str = "",
+    origin: str = "",
+    ctx: dict | None = None,
+) -> Notice:
+    """Render, check and save a draft notice. Refused (NoticeRefused) when the family
+    has not consented, the route is not for them, an element is missing, the text
+    would carry the family's details, or the same URL went to the same platform under
+    the same basis in the last 72 hours and no new fact is given."""
+    if any(location.case_id != case.pk for location in locations):
+        raise ServiceError("not-found")
+    notice_uuid = uuid.uuid4()
+    draft = draft_for(
+        case=case,
+        route=route,
+        locations=locations,
+        language=language,
+        ctx=ctx,
+        reference=reference_of(notice_uuid),
+    )
+    refusal = _refusal(draft)
+    if refusal:
+        raise refusal
+    repeats = list(recent_repeats(organisation=case.organisation, route=route, locations=locations))
+    if repeats and not new_fact.strip():
+        raise NoticeRefused(
+            "repeat",
+            [
+                str(
+                    builder._(
+                        "This address went to %(platform)s under this basis less than 72 "
+                        "hours ago. Platforms penalise repeats: send again only with a new "
+                        "fact, and record it."
+                    )
+                    % {"platform": route.platform.name}
+                )
+            ],
+        )
+    recipient = route.email or route.form_url or recipient.strip()
+    if route.channel == Channel.EMAIL and not recipient:
+        raise NoticeRefused(
+            "no-recipient", [str(builder._("Give the address the notice is to be sent to."))]
+        )
+    notice = Notice(
+        uuid=notice_uuid,
+        case=case,
+        organisation=case.organisation,
+        route=route,
+        route_version=route.version,
+        platform=route.platform,
+        basis=route.basis,
+        channel=route.channel,
+        language=draft.language,
+        recipient=recipient[:500],
+        template=draft.template,
+        template_version=draft.template.version,
+        identity_withheld=draft.identity_withheld,
+        guard_flags=draft.guard_flags,
+        prepared_by=acting,
+        repeat_of=repeats[0].notice if repeats else None,
+    )
+    notice.subject = draft.subject
+    notice.body = draft.body
+    notice.elements = draft.elements
+    notice.new_fact = new_fact.strip()
+    notice.save()
+    NoticeItem.objects.bulk_create(
+        NoticeItem(
+            notice=notice,
+            location=location,
+            url_index=location.index,
+            platform=route.platform,
+            basis=route.basis,
+        )
+        for location in locations
+    )
+    _log(notice, kind=NoticeEvent.Kind.STATE, to=N.DRAFT, acting=acting)
+    _event(
+        notice,
+        "notice.prepared",
+        acting,
+        origin,
+        {
+            "route": str(route.uuid),
+            "basis": route.basis,
+            "template_version": notice.template_version,
+            "items": len(locations),
+            "repeat": bool(repeats),
+        },
+    )
+    return notice
+
+
+@transaction.atomic
+def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
+    """A draft for each location's best eligible route not already covered, plus the
+    AEPD packet where it applies. Returns counts and the refusals, by location."""
+    from .registry import suggest, visible_routes
+
+    ctx = preparation_context(case)
+    if not ctx["consent"]:
+        raise NoticeRefused("no-consent", [str(builder.REFUSALS["no-consent"])])
+    locations = list(case.locations.order_by("created_at", "id"))
+    routes = list(visible_routes(case.organisation))
+    suggestions = suggest(locations, routes, ctx["places"])
+    covered = set(
+        NoticeItem.objects.filter(notice__case=case)
+        .exclude(notice__state=N.WITHDRAWN)
+        .values_list("location_id", "notice__route_id")
+    )
+    made, problems = 0, []
+    for location in locations:
+        for suggestion in suggestions[location.uuid]:
+            route = suggestion.route
+            if not suggestion.eligible or (location.pk, route.pk) in covered:
+                continue
+            try:
+                with transaction.atomic():
+                    prepare_notice(
+                        acting=acting,
+                        case=case,
+                        route=route,
+                        locations=[location],
+                        origin=origin,
+                        ctx=ctx,
+                    )
+                made += 1
+            except NoticeRefused as refused:
+                problems.append((location, route, refused.messages))
+    return {"made": made, "problems": problems}
+
+
+# --- Sending ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def send_notice(*, acting: Membership, notice: Notice, origin: str = "") -> Notice:
+    """Queue an email or API notice for delivery (the outbox row in this transaction)."""
+    notice = _lock(notice)
+    if notice.channel in MANUAL_CHANNELS:
+        raise ServiceError("manual-channel")
+    if not builder.has_takedown_consent(notice.case):
+        raise NoticeRefused("no-consent", [str(builder.REFUSALS["no-consent"])])
+    notice.sent_by = acting
+    _move(notice, N.QUEUED, acting=acting, origin=origin)
+    outbox.enqueue("takedowns.deliver_notice", notice=notice.uuid)
+    return notice
+
+
+@transaction.atomic
+def record_submission(
+    *,
+    acting: Membership,
+    notice: Notice,
+    ticket: str = "",
+    screenshot=None,
+    origin: str = "",
+) -> Notice:
+    """The caseworker submitted a web form or in-app report: the notice is sent.
+
+    `screenshot` is an EncryptedUpload (vault.uploads): stored as a staff context file.
+    """
+    notice = _lock(notice)
+    if notice.channel not in MANUAL_CHANNELS:
+        raise ServiceError("not-manual")
+    if not builder.has_takedown_consent(notice.case):
+        raise NoticeRefused("no-consent", [str(builder.REFUSALS["no-consent"])])
+    notice.ticket = ticket.strip()[:200]
+    notice.sent_by = acting
+    if screenshot is not None:
+        blob = vault_services.finish_upload(
+            screenshot, actor=staff_actor(acting, origin), organisation_id=notice.organisation.uuid
+        )
+        notice.confirmation = ContextFile.objects.create(
+            case=notice.case, blob=blob, from_family=False
+        )
+        outbox.enqueue("support.process_evidence", file=notice.confirmation.uuid)
+    _move(notice, N.SENT, acting=acting, origin=origin, ticket=bool(notice.ticket))
+    return notice
+
+
+@transaction.atomic
+def log_reply(
+    *,
+    acting: Membership,
+    notice: Notice,
+    text: str,
+    at: datetime | None = None,
+    outcome: str = "",
+    reason: str = "",
+    origin: str = "",
+) -> NoticeEvent:
+    """A platform's reply, typed in by the caseworker; `outcome` moves the notice on
+    (acknowledged, removed, rejected — a rejection needs its reason)."""
+    notice = _lock(notice)
+    if outcome == N.REJECTED and reason not in RejectionReason.values:
+        raise ServiceError("rejection-needs-reason")
+    event = _log(
+        notice, kind=NoticeEvent.Kind.REPLY, acting=acting, text=text, at=at or timezone.now()
+    )
+    _event(notice, "notice.reply_logged", acting, origin, {"outcome": outcome})
+    if outcome:
+        if outcome == N.REJECTED:
+            notice.rejection_reason = reason
+        _move(
+            notice, outcome, acting=acting, origin=origin, **({"reason": reason} if reason else {})
+        )
+    return event
+
+
+@transaction.atomic
+def change_state(
+    *, acting: Membership, notice: Notice, state: str, reason: str = "", origin: str = ""
+) -> Notice:
+    """A caseworker's move that is not a reply (withdraw, confirm removed, reappeared)."""
+    notice = _lock(notice)
+    if state == N.REJECTED and reason not in RejectionReason.values:
+        raise ServiceError("rejection-needs-reason")
+    if state in (N.QUEUED, N.SENDING, N.SENT):
+        raise ServiceError("bad-transition")  # those go through send/record_submission
+    if state == N.REJECTED:
+        notice.rejection_reason = reason
+    _move(notice, state, acting=acting, origin=origin, **({"reason": reason} if reason else {}))
+    return notice
+
+
+@transaction.atomic
+def set_show_to_family(*, acting: Membership, notice: Notice, shown: bool, origin="") -> None:
+    notice = _lock(notice)
+    notice.show_to_family = shown
+    notice.save(update_fields=["show_to_family", "updated_at"])
+    _event(notice, "notice.family_guidance", acting, origin, {"shown": shown})
+
+
+# --- Delivery (the worker) -------------------------------------------------------------
+
+
+def claim(notice_uuid: str, *, now=None) -> Notice | None:
+    """queued → sending, committed before anything leaves; None if not ours to send.
+
+    A `sending` notice whose lease expired (its worker died) is claimed again.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        notice = (
+            Notice.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("route__platform", "case", "organisation")
+            .filter(uuid=notice_uuid)
+            .first()
+        )
+        if notice is None:
+            return None
+        stuck = notice.state == N.SENDING and (
+            notice.sending_at is None or notice.sending_at < now - SENDING_LEASE
+        )
+        if notice.state != N.QUEUED and not stuck:
+            return None
+        if not builder.has_takedown_consent(notice.case):
+            # Consent withdrawn while it waited: nothing leaves.
+            before = notice.state
+            notice.state = N.WITHDRAWN
+            notice.withdrawn_at = now
+            notice.save()
+            _log(
+                notice, kind=NoticeEvent.Kind.STATE, frm=before, to=N.WITHDRAWN, error="no-consent"
+            )
+            _event(notice, "notice.withdrawn", None, data={"error": "no-consent"})
+            return None
+        before = notice.state
+        notice.state, notice.sending_at = N.SENDING, now
+        notice.attempts += 1
+        notice.save(update_fields=["state", "sending_at", "attempts", "updated_at"])
+        _log(
+            notice, kind=NoticeEvent.Kind.ATTEMPT, frm=before, to=N.SENDING, attempt=notice.attempts
+        )
+    return notice
+
+
+def deliver(notice_uuid: str, *, outbox_id: str | None = None) -> str:
+    """Claim, deliver and record one notice; returns what happened (a code)."""
+    notice = claim(notice_uuid)
+    if notice is None:
+        _finish_outbox(outbox_id)
+        return "skipped"
+    try:
+        ticket = transport_for(notice.channel).deliver(notice)
+    except DeliveryError as error:
+        return _failed(notice, error, outbox_id)
+    with transaction.atomic():
+        notice = _lock(notice)
+        if notice.state != N.SENDING:
+            return "lost-claim"
+        if ticket:
+            notice.ticket = ticket
+        notice.last_error = ""
+        _move(notice, N.SENT)
+        _finish_outbox(outbox_id)
+    return "sent"
+
+
+def _failed(notice: Notice, error: DeliveryError, outbox_id: str | None) -> str:
+    with transaction.atomic():
+        notice = _lock(notice)
+        notice.last_error = error.code[:60]
+        permanent = error.permanent or notice.attempts >= MAX_ATTEMPTS
+        if permanent:
+            notice.rejection_reason = RejectionReason.OTHER
+            _move(notice, N.REJECTED, error=error.code[:60])
+            _finish_outbox(outbox_id)
+            return "failed"
+        # Back to the queue; the outbox sweeper sends the task again later.
+        notice.save(update_fields=["last_error", "updated_at"])
+        _move(notice, N.QUEUED, error=error.code[:60])
+    return "retry"
+
+
+def _finish_outbox(outbox_id: str | None) -> None:
+    if outbox_id:
+        OutboxMessage.objects.filter(uuid=outbox_id, done_at=None).update(done_at=timezone.now())

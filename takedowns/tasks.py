@@ -1,0 +1,31 @@
+"""Celery adapters for takedown work: ids in, services do the rest."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils import timezone
+
+# clocks and recheck also register their outbox tasks with Celery on import.
+from . import clocks, recheck, services
+
+
+@shared_task(name="takedowns.deliver_notice", acks_late=True, reject_on_worker_lost=True)
+def deliver_notice(*, notice: str, outbox_id: str | None = None) -> str:
+    """Deliver one queued notice exactly once (see takedowns.services on dispatch).
+
+    Not `outbox_task`: that wrapper holds its transaction open around the work, so a
+    `sending` state could never be committed before the email leaves.
+    """
+    return services.deliver(notice, outbox_id=outbox_id)
+
+
+@shared_task(name="takedowns.tasks.run_clocks")
+def run_clocks() -> dict:
+    """Beat, every 5 minutes: fill deadlines, send due reminders (takedowns.clocks)."""
+    return clocks.run_clocks(now=timezone.now())
+
+
+@shared_task(name="takedowns.tasks.schedule_rechecks")
+def schedule_rechecks() -> int:
+    """Beat, hourly: schedule the day's status re-checks of opted-in organisations."""
+    return recheck.schedule_rechecks(now=timezone.now())

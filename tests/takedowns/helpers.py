@@ -1,0 +1,37 @@
+"""A family's case with three addresses (Instagram, Telegram, a website), its
+takedown facts and the group's takedown settings, made through the app's services."""
+
+from __future__ import annotations
+
+from support import services as support_services
+from takedowns.models import Route
+
+URLS = [
+    "https://www.instagram.com/p/DEMOfalsa1/",
+    "https://t.me/demo_canal_falso/12",
+    "https://fotos-falsas.example/galeria/123",
+]
+
+
+def make_case(org, *, age_band="14_15", takedown=True, urls=URLS, filer_role="parent"):
+    answers = {
+        "who": {
+            "filer_role": filer_role,
+            "age_band": age_band,
+            "contact_preference": "email",
+            "contact": "madre.privada@example.org",
+        },
+        "what": {"categories": ["fake_images"], "narrative": "Circula una foto falsa."},
+        "where": {"urls": list(urls), "groups": []},
+        "consent": {"takedown": takedown},
+    }
+    case, _code = support_services.submit_report(organisation=org, incident=None, answers=answers)
+    return case
+
+
+def route(platform: str, basis: str, **filters) -> Route:
+    return Route.objects.get(platform__slug=platform, basis=basis, organisation=None, **filters)
+
+
+def location_on(case, host: str):
+    return next(loc for loc in case.locations.all() if host in loc.value)
