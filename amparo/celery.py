@@ -11,4 +11,5 @@ app.conf.beat_schedule = {
     "outbox-sweep": {"task": "support.tasks.sweep_outbox", "schedule": 60.0},
     "worker-heartbeat": {"task": "support.tasks.heartbeat", "schedule": 30.0},
     "retention": {"task": "support.tasks.retention", "schedule": 6 * 3600.0},
+    "police-export-expiry": {"task": "police.expire_exports", "schedule": 15 * 60.0},
 }

@@ -8,7 +8,9 @@ may not import `takedowns` or `police`. Instead those apps register here, from t
   builds its context, or returns None to hide it from this member;
 - **case URLs**: a URL module mounted under `staff/o/<org>/cases/<case>/<prefix>/`,
   with its own namespace, so its views get `org` and `case` as the case page does;
-- **dashboard figures**: a function returning rows for the dashboard's figure table.
+- **dashboard figures**: a function returning rows for the dashboard's figure table;
+- **event words**: how the staff timeline words the audit events an app records on a
+  case (so no raw event code reaches a staff member).
 
 Registries are filled once at start-up and only read afterwards; registering the
 same slug twice is a programming error and fails loudly.
@@ -65,6 +67,7 @@ class _Registry:
     panels: dict[str, CasePanel] = field(default_factory=dict)
     case_urls: dict[str, CaseUrls] = field(default_factory=dict)
     figures: list[FiguresFunction] = field(default_factory=list)
+    event_words: dict[str, Any] = field(default_factory=dict)
 
 
 _registry = _Registry()
@@ -114,3 +117,15 @@ def dashboard_figures(*, membership) -> list[DashboardFigure]:
     for function in _registry.figures:
         rows.extend(function(membership=membership))
     return rows
+
+
+def register_event_words(words: dict[str, Any]) -> None:
+    """Timeline wording (lazy translations) for an app's case events, by event code."""
+    clash = set(words) & set(_registry.event_words)
+    if clash:
+        raise ValueError(f"event words {sorted(clash)!r} are registered twice")
+    _registry.event_words.update(words)
+
+
+def event_words() -> dict[str, Any]:
+    return dict(_registry.event_words)
