@@ -59,7 +59,10 @@ def new_case(org, *, police_consent=True):
     }
     case, _code = support_services.submit_report(organisation=org, incident=None, answers=answers)
     blob = vault_services.store_stream(
-        [CONTEXT_BYTES], actor=Actor.family(case.uuid), filename=CONTEXT_NAME, content_type="image/png"
+        [CONTEXT_BYTES],
+        actor=Actor.family(case.uuid),
+        filename=CONTEXT_NAME,
+        content_type="image/png",
     )
     ContextFile.objects.create(case=case, blob=blob)
     return case
