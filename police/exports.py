@@ -350,10 +350,6 @@ def claim_download(*, export: Export, acting, token: str, origin: str = ""):
         if timezone.now() >= row.expires_at:
             raise ServiceError("expired")
         path = export_root() / row.file_path
-        try:
-            handle = open(path, "rb")  # noqa: SIM115 - handed to the response, which closes it
-        except FileNotFoundError:
-            raise ServiceError("file-missing") from None
         row.state = Export.State.DOWNLOADED
         row.downloaded_at = timezone.now()
         row.file_path = ""
@@ -366,7 +362,14 @@ def claim_download(*, export: Export, acting, token: str, origin: str = ""):
             organisation_id=row.case.organisation.uuid,
             data={"export": str(row.uuid), "zip_sha256": row.sha256},
         )
-        transaction.on_commit(lambda: path.unlink(missing_ok=True))
+        # Last in the transaction: a missing file rolls the claim back. Once open, the
+        # name is removed at once (the open handle still reads it); should the commit
+        # then fail, the link is spent anyway — failing closed.
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - handed to the response, which closes it
+        except FileNotFoundError:
+            raise ServiceError("file-missing") from None
+        path.unlink()
     return handle, row
 
 

@@ -137,14 +137,20 @@ def liaison_custody(request, org, case):
 
 @never_cache
 @login_required
-@reauthentication_required
 def export_start(request, org, case):
     """Step-up re-authentication, a stated purpose, then the passphrase shown once.
 
-    The started page is the only place the passphrase and the download token ever
-    appear: it is rendered in the response to the POST (never stored, never cached).
+    Access is checked first, so a case outside the liaison's unit is a 404 before any
+    re-authentication prompt. The started page is the only place the passphrase and
+    the download token ever appear: it is the response to the POST (never stored,
+    never cached).
     """
     liaison, referral, case = get_referred_case(request.user, org, case)
+    return _export_start(request, liaison, referral, case)
+
+
+@reauthentication_required
+def _export_start(request, liaison, referral, case):
     form = ExportForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
