@@ -2,6 +2,7 @@
 write down the passphrase shown once, download the AES-256 ZIP once, within 24 h."""
 
 import hashlib
+import importlib.util
 import io
 import zipfile
 from datetime import timedelta
@@ -240,8 +241,11 @@ def test_a_failing_writer_fails_the_export_cleanly(
 def test_running_the_task_twice_builds_once(built):
     _client, export, _passphrase, _token = built
     row = OutboxMessage.objects.get(task="police.build_export")
+    assert row.done_at is not None
     tasks.build_export(outbox_id=str(row.uuid), **row.kwargs)
+    tasks.build_export(**row.kwargs)  # a redelivery without its outbox row
     assert AuditEvent.objects.filter(event="police.export_building").count() == 1
+    assert Export.objects.get(pk=export.pk).sha256 == export.sha256
 
 
 def test_without_the_bundle_writer_the_export_fails_with_a_clear_reason(
@@ -249,9 +253,9 @@ def test_without_the_bundle_writer_the_export_fails_with_a_clear_reason(
 ):
     from police import bundle_api
 
-    if __import__("importlib").util.find_spec("police.bundle") is not None:
+    if importlib.util.find_spec("police.bundle") is not None:
         pytest.skip("police.bundle is installed")
-    with pytest.raises(bundle_api.BundleWriterMissing, match="police/bundle.py"):
+    with pytest.raises(bundle_api.BundleWriterMissing, match=r"police/bundle\.py"):
         bundle_api.write_bundle(case=case, out_dir=export_root, purpose="x", requested_by=None)
 
 

@@ -35,7 +35,10 @@ def test_it_refers_a_case_on_the_familys_police_consent(coordinator, case, unit_
 def test_the_consent_gate_refuses_a_case_without_police_consent(coordinator, org_x, unit_a):
     case = new_case(org_x, police_consent=False)
     response = client_for(coordinator).post(
-        refer_url(case), {"police-unit": str(unit_a.uuid), "police-basis": "consent"}, follow=True
+        refer_url(case),
+        {"police-unit": str(unit_a.uuid), "police-basis": "consent"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "has not consented to a police referral" in response.content.decode()
     assert not PoliceReferral.objects.exists()
@@ -110,7 +113,10 @@ def test_a_case_cannot_be_referred_to_another_organisations_unit(coordinator, ca
 def test_the_case_page_shows_the_police_panel_with_the_consent_state(coordinator, case, unit_a):
     html = (
         client_for(coordinator)
-        .get(reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]))
+        .get(
+            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
         .content.decode()
     )
     assert 'id="panel-police"' in html
@@ -146,7 +152,10 @@ def test_withdrawing_a_referral_is_audited_and_ends_access(coordinator, referral
 def test_the_staff_timeline_words_police_events(coordinator, referral, case):
     html = (
         client_for(coordinator)
-        .get(reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]))
+        .get(
+            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
         .content.decode()
     )
     timeline = html[html.index('id="timeline-title"') :]
