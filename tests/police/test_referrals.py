@@ -222,3 +222,26 @@ def test_a_coordinator_links_a_liaison_to_one_unit(coordinator, police_liaison, 
 def test_only_liaisons_can_be_linked_to_a_unit(coordinator, caseworker, unit_a):
     with pytest.raises(ServiceError, match="bad-liaison"):
         services.assign_liaison(acting=coordinator, liaison=caseworker, unit=unit_a)
+
+
+def test_the_demo_seeds_a_unit_and_links_the_demo_liaison(org_x, coordinator, settings, tmp_path):
+    from police.demo import DEMO_LIAISON, DEMO_UNIT, seed_police_demo
+    from support.models import Role
+    from tests.factories import make_member
+
+    settings.VAR_DIR = tmp_path
+    liaison = make_member(org_x, Role.POLICE_LIAISON, email=DEMO_LIAISON)
+    for _ in range(2):  # idempotent
+        seed_police_demo(organisation=org_x, coordinator=coordinator)
+    unit = PoliceUnit.objects.get(name=DEMO_UNIT)
+    assert LiaisonAssignment.objects.get(membership=liaison).unit == unit
+    pem = (tmp_path / "dev-secrets" / "police-unit-demo.pem").read_bytes()
+    assert (
+        crypto.public_key_to_b64(
+            __import__("cryptography.hazmat.primitives.serialization", fromlist=["x"])
+            .load_pem_private_key(pem, None)
+            .public_key()
+            .public_bytes_raw()
+        )
+        == unit.recipient_key.public_key
+    )
