@@ -13,4 +13,5 @@ app.conf.beat_schedule = {
     "retention": {"task": "support.tasks.retention", "schedule": 6 * 3600.0},
     "takedown-clocks": {"task": "takedowns.tasks.run_clocks", "schedule": 300.0},
     "takedown-rechecks": {"task": "takedowns.tasks.schedule_rechecks", "schedule": 3600.0},
+    "police-export-expiry": {"task": "police.expire_exports", "schedule": 15 * 60.0},
 }

@@ -247,6 +247,12 @@ STORAGES = {
 # URL the web server serves: no MEDIA_URL route exists for it.
 EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 
+# --- Police exports (README "Police liaisons") ------------------------------------------
+# Where the worker builds case files (a private, short-lived plaintext work folder) and
+# keeps the finished AES-256 ZIPs until their one download. Web and worker must share it.
+POLICE_EXPORT_ROOT = Path(env_str("POLICE_EXPORT_ROOT", str(VAR_DIR / "exports")))
+POLICE_EXPORT_LIFETIME_HOURS = env_int("POLICE_EXPORT_LIFETIME_HOURS", 24)
+
 # --- Evidence vault (docs/vault.md) ---------------------------------------------------
 # Where ciphertext is kept: "filesystem" (EVIDENCE_ROOT) or "s3" (any S3-compatible
 # store; credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the machine's role).

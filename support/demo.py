@@ -3,6 +3,13 @@
 import base64
 import hashlib
 
+from django.dispatch import Signal
+
+# Sent by `seed_demo` once the organisation, its people and cases exist, with
+# `organisation` and `coordinator`: the apps above support add their own demo data
+# (a police unit…) without support importing them.
+demo_seeded = Signal()
+
 DEMO_ORG = "Asociación de madres — Almendralejo (demo)"
 DEMO_PASSWORD = "amparo-demo-2026"  # noqa: S105 - documented, DEBUG-only demo accounts
 DEMO_PEOPLE = [
@@ -80,6 +87,9 @@ def seed_story(*, organisation, coordinator) -> None:
                 size=180_000,
             ),)  # fmt: skip
         fields["consents"] = {"takedown": True, "hash_sharing": True, "contact": True}
+        if i == 0:
+            # The first family also agreed to a police referral (the demo's police case).
+            fields["consents"]["police"] = True
         case, _code = intake.submit_report(
             organisation=organisation, incident=incident, submission=intake.Submission(**fields)
         )

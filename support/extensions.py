@@ -13,6 +13,8 @@ may not import `takedowns` or `police`. Instead those apps register here, from t
   case is (erasure, retention). Every relation of `Case` is destroyed whether or not
   a destroyer is registered; the default deletes the rows. Register one when deleting
   is not enough — files to crypto-shred, a copy held elsewhere.
+- **event words**: how the staff timeline words the audit events an app records on a
+  case (so no raw event code reaches a staff member).
 
 Registries are filled once at start-up and only read afterwards; registering the
 same slug twice is a programming error and fails loudly.
@@ -72,6 +74,7 @@ class _Registry:
     case_urls: dict[str, CaseUrls] = field(default_factory=dict)
     figures: list[FiguresFunction] = field(default_factory=list)
     destroyers: dict[type, CaseDestroyer] = field(default_factory=dict)
+    event_words: dict[str, Any] = field(default_factory=dict)
 
 
 _registry = _Registry()
@@ -132,3 +135,15 @@ def dashboard_figures(*, membership) -> list[DashboardFigure]:
     for function in _registry.figures:
         rows.extend(function(membership=membership))
     return rows
+
+
+def register_event_words(words: dict[str, Any]) -> None:
+    """Timeline wording (lazy translations) for an app's case events, by event code."""
+    clash = set(words) & set(_registry.event_words)
+    if clash:
+        raise ValueError(f"event words {sorted(clash)!r} are registered twice")
+    _registry.event_words.update(words)
+
+
+def event_words() -> dict[str, Any]:
+    return dict(_registry.event_words)

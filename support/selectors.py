@@ -18,6 +18,7 @@ from vault import normalize
 from vault.fields import blind_index
 from vault.models import AuditEvent
 
+from . import extensions
 from .models import (
     Case,
     CaseLink,
@@ -155,10 +156,11 @@ def home_sections(membership) -> dict:
 
 def case_timeline(case) -> list[dict]:
     events = AuditEvent.objects.filter(object_id=case.uuid).order_by("id")
+    words = STAFF_WORDS | extensions.event_words()
     return [
         {
             "at": e.created_at,
-            "text": STAFF_WORDS.get(e.event, e.event),
+            "text": words.get(e.event, e.event),
             "who": e.actor_role or e.actor_kind,
         }
         for e in events

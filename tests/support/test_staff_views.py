@@ -1,4 +1,5 @@
 import re
+import uuid
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -68,6 +69,9 @@ def route_values(org_x, org_admin, caseworker, coordinator):
         "action": "status",
         "incident": incident.uuid,
         "fmt": "png",
+        # Police routes (tests/police covers them with real referrals and exports).
+        "referral": uuid.uuid4(),
+        "export": uuid.uuid4(),
     }
 
 

@@ -13,6 +13,7 @@ from support.demo import (
     DEMO_ORG,
     DEMO_PASSWORD,
     DEMO_PEOPLE,
+    demo_seeded,
     demo_totp_secret,
     seed_bulk,
     seed_story,
@@ -58,6 +59,7 @@ class Command(BaseCommand):
                     TOTP.activate(user, demo_totp_secret(email))
             coordinator = Membership.objects.get(organisation=org, user__email=DEMO_PEOPLE[0][0])
             seed_story(organisation=org, coordinator=coordinator)
+            demo_seeded.send(sender=self.__class__, organisation=org, coordinator=coordinator)
         if options["cases"]:
             started = time.monotonic()
             made = seed_bulk(organisation=org, count=options["cases"])

@@ -1,0 +1,404 @@
+"""Building, packing, delivering and expiring case-file exports.
+
+Threat: the case file is the most sensitive thing Amparo ever writes — every
+context file decrypted, the custody log, suspects' identifiers. Choices:
+
+* the bundle writer (`police.bundle_api`) writes into a private folder (0700)
+  under POLICE_EXPORT_ROOT/work/, which is removed whatever happens;
+* the folder is packed, file by file from disk (flat memory), into a WinZip
+  AES-256 ZIP (pyzipper; 7-Zip opens it) under a passphrase shown once to the
+  liaison. ZIP entry names are readable without the password, so entries are
+  named E001, E002…; the real names are only inside the encrypted entry E000
+  (INDEX.csv), along with each file's SHA-256 and size;
+* the passphrase lives encrypted in the export row only while the worker needs
+  it, and is erased as soon as the ZIP exists or the build fails;
+* the ZIP is downloaded once, within its lifetime, by the liaison who asked for
+  it, with the one-time token; it is unlinked as the download starts;
+* the build runs outside any long database transaction (the audit chain's lock
+  is taken per event), so the rest of Amparo keeps working during an export.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import secrets
+import shutil
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pyzipper
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from support.models import OutboxMessage
+from support.services import ServiceError, staff_actor, token_hash
+from vault import audit, keys
+
+from . import bundle_api
+from .models import Export
+from .services import passphrase_context
+
+log = logging.getLogger(__name__)
+
+INDEX_ENTRY = "E000"
+# A build not finished in this long is taken to be dead (its worker was killed).
+STALE_BUILD = timedelta(minutes=30)
+CHUNK = 1024 * 1024
+# Share of the progress bar given to writing the bundle; the rest is packing.
+WRITE_SHARE = 70
+
+
+def export_root() -> Path:
+    root = Path(settings.POLICE_EXPORT_ROOT)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return root
+
+
+def _work_dir(export: Export) -> Path:
+    return export_root() / "work" / str(export.uuid)
+
+
+def _zip_name(export: Export) -> str:
+    return f"{export.uuid}.zip"
+
+
+def _progress_key(export_uuid) -> str:
+    return f"police:export-progress:{export_uuid}"
+
+
+def set_progress(export: Export, percent: int) -> None:
+    """Live progress for the page's bar. The worker's own row is only saved at the end,
+    so the figure goes through the shared cache (a number, nothing else)."""
+    cache.set(_progress_key(export.uuid), max(0, min(100, int(percent))), timeout=3600)
+
+
+def progress_of(export: Export) -> int:
+    if export.state in {Export.State.READY, Export.State.DOWNLOADED}:
+        return 100
+    live = cache.get(_progress_key(export.uuid))
+    return int(live) if live is not None else export.progress
+
+
+def _system_event(export: Export, event: str, data: dict | None = None) -> None:
+    with transaction.atomic():
+        audit.record(
+            event,
+            actor=audit.Actor.system("police.build_export"),
+            object_type="case",
+            object_id=export.case.uuid,
+            organisation_id=export.case.organisation.uuid,
+            data={"export": str(export.uuid), **(data or {})},
+        )
+
+
+def _mark_outbox_done(outbox_id: str | None) -> None:
+    if outbox_id:
+        OutboxMessage.objects.filter(uuid=outbox_id, done_at=None).update(done_at=timezone.now())
+
+
+def _claim(export_uuid: str) -> Export | None:
+    """Move a queued (or abandoned) export to `building`; None if another run owns it."""
+    with transaction.atomic():
+        export = (
+            Export.objects.select_for_update(skip_locked=True)
+            .select_related("case__organisation", "requested_by__user", "unit", "referral")
+            .filter(uuid=export_uuid)
+            .first()
+        )
+        if export is None:
+            return None
+        now = timezone.now()
+        abandoned = (
+            export.state == Export.State.BUILDING
+            and export.started_at is not None
+            and export.started_at < now - STALE_BUILD
+        )
+        if export.state != Export.State.QUEUED and not abandoned:
+            return None
+        export.state = Export.State.BUILDING
+        export.started_at = now
+        export.progress = 0
+        export.save(update_fields=["state", "started_at", "progress"])
+        audit.record(
+            "police.export_building",
+            actor=audit.Actor.system("police.build_export"),
+            object_type="case",
+            object_id=export.case.uuid,
+            organisation_id=export.case.organisation.uuid,
+            data={"export": str(export.uuid), "retry": abandoned},
+        )
+    return export
+
+
+def purpose_text(export: Export) -> str:
+    label = str(Export.Purpose(export.purpose).label)
+    detail = export.purpose_detail
+    return f"{label}: {detail}" if detail else label
+
+
+def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | None:
+    """The task body: write the bundle, pack it, forget the passphrase. Idempotent."""
+    export = Export.objects.filter(uuid=export_uuid).first()
+    if export is None or export.state in {
+        Export.State.READY,
+        Export.State.DOWNLOADED,
+        Export.State.EXPIRED,
+        Export.State.FAILED,
+    }:
+        _mark_outbox_done(outbox_id)
+        return export
+    export = _claim(export_uuid)
+    if export is None:
+        return None  # another worker is on it; the outbox re-sends if it dies
+    work = _work_dir(export)
+    bundle_dir = work / "bundle"
+    part = export_root() / f".{_zip_name(export)}.part"
+    try:
+        if export.referral.withdrawn_at is not None or export.case.destroyed_at is not None:
+            raise ServiceError("referral-withdrawn")
+        if timezone.now() >= export.expires_at:
+            raise ServiceError("expired")
+        shutil.rmtree(work, ignore_errors=True)
+        (export_root() / "work").mkdir(mode=0o700, exist_ok=True)
+        work.mkdir(mode=0o700)
+        bundle_dir.mkdir(mode=0o700)
+        passphrase = keys.open_text(
+            export.passphrase_sealed, purpose="field", context=passphrase_context(export)
+        )
+
+        def on_progress(done: int, total: int) -> None:
+            if total > 0:
+                set_progress(export, WRITE_SHARE * min(done, total) // total)
+
+        result = bundle_api.write_bundle(
+            case=export.case,
+            out_dir=bundle_dir,
+            purpose=purpose_text(export),
+            requested_by=export.requested_by,
+            progress=on_progress,
+        )
+        set_progress(export, WRITE_SHARE)
+        files = bundle_files(bundle_dir)
+        if not files:
+            raise ServiceError("empty-bundle")
+        pack(
+            bundle_dir,
+            files,
+            part,
+            passphrase=passphrase,
+            on_progress=lambda done, total: set_progress(
+                export, WRITE_SHARE + (100 - WRITE_SHARE) * done // max(total, 1)
+            ),
+        )
+        del passphrase
+        sha256, size = _sha256_of(part)
+        final = export_root() / _zip_name(export)
+        os.replace(part, final)
+    except Exception as exc:
+        part.unlink(missing_ok=True)
+        code = exc.code if isinstance(exc, ServiceError) else type(exc).__name__
+        Export.objects.filter(pk=export.pk).update(
+            state=Export.State.FAILED,
+            error_code=code[:40],
+            passphrase_sealed="",
+            finished_at=timezone.now(),
+        )
+        _system_event(export, "police.export_failed", {"error": code[:40]})
+        log.warning("police export failed id=%s error=%s", export.uuid, code)
+        _mark_outbox_done(outbox_id)
+        export.refresh_from_db()
+        return export
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with transaction.atomic():
+        Export.objects.filter(pk=export.pk).update(
+            state=Export.State.READY,
+            progress=100,
+            passphrase_sealed="",
+            file_path=_zip_name(export),
+            size=size,
+            sha256=sha256,
+            entries=len(files) + 1,
+            manifest_sha256=result.manifest_sha256,
+            finished_at=timezone.now(),
+        )
+        audit.record(
+            "police.export_ready",
+            actor=audit.Actor.system("police.build_export"),
+            object_type="case",
+            object_id=export.case.uuid,
+            organisation_id=export.case.organisation.uuid,
+            data={
+                "export": str(export.uuid),
+                "zip_sha256": sha256,
+                "manifest_sha256": result.manifest_sha256,
+                "files": len(files),
+            },
+        )
+    set_progress(export, 100)
+    _mark_outbox_done(outbox_id)
+    export.refresh_from_db()
+    return export
+
+
+def bundle_files(bundle_dir: Path) -> list[Path]:
+    """Every regular file the writer left, in a stable order; links are refused."""
+    found = []
+    for path in sorted(bundle_dir.rglob("*")):
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            raise ServiceError("link-in-bundle")
+        if stat.S_ISREG(mode):
+            found.append(path)
+    return found
+
+
+def neutral_name(number: int) -> str:
+    return f"E{number:03d}"
+
+
+def pack(
+    bundle_dir: Path, files: list[Path], target: Path, *, passphrase: str, on_progress
+) -> None:
+    """Write `files` into an AES-256 ZIP at `target` under neutral names, from disk.
+
+    Each entry is copied in chunks by pyzipper (it never holds a whole file), so
+    memory stays flat for any bundle size. E000 is the index that maps E-names
+    to the real paths; it is encrypted like every other entry.
+    """
+    index = io.StringIO()
+    writer = csv.writer(index, lineterminator="\n")
+    writer.writerow(["entry", "path", "size", "sha256"])
+    rows = []
+    for number, path in enumerate(files, start=1):
+        sha256, size = _sha256_of(path)
+        rows.append((neutral_name(number), path.relative_to(bundle_dir).as_posix(), size, sha256))
+    writer.writerows(rows)
+    total = sum(row[2] for row in rows) or 1
+    # One date for every entry: the files' own times say nothing useful to a reader
+    # who lacks the password, and nothing at all is better.
+    stamp = timezone.now().timetuple()[:6]
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with (
+        os.fdopen(fd, "wb") as raw,
+        pyzipper.AESZipFile(
+            raw, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
+        ) as archive,
+    ):
+        archive.setpassword(passphrase.encode())
+        archive.setencryption(pyzipper.WZ_AES, nbits=256)
+        archive.writestr(_entry(archive, INDEX_ENTRY, stamp), index.getvalue().encode())
+        done = 0
+        for (name, _relative, size, _sha), path in zip(rows, files, strict=True):
+            entry = _entry(archive, name, stamp)
+            with open(path, "rb") as source, archive.open(entry, "w") as sink:
+                while chunk := source.read(CHUNK):
+                    sink.write(chunk)
+            done += size
+            on_progress(done, total)
+
+
+def _entry(archive, name: str, stamp):
+    info = archive.zipinfo_cls(name, date_time=stamp)  # AES entries need pyzipper's own class
+    info.compress_type = pyzipper.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return info
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+# --- Delivery -------------------------------------------------------------------------
+
+
+def claim_download(*, export: Export, acting, token: str, origin: str = ""):
+    """Spend the one-time link: returns an open file of the ZIP, already unlinked.
+
+    Refused (ServiceError, nothing changed) unless the export is ready, unexpired,
+    the liaison's own and the token right. The row is marked downloaded and the
+    event recorded before the first byte leaves; the file is unlinked as soon as
+    it is open, so a second request — or anyone later reading the disk — finds
+    nothing.
+    """
+    with transaction.atomic():
+        row = (
+            Export.objects.select_for_update()
+            .select_related("case__organisation")
+            .get(pk=export.pk)
+        )
+        if row.requested_by_id != acting.pk:
+            raise ServiceError("not-allowed")
+        if not secrets.compare_digest(row.token_hash, token_hash(token or "")):
+            raise ServiceError("bad-token")
+        if row.state == Export.State.DOWNLOADED:
+            raise ServiceError("already-downloaded")
+        if row.state != Export.State.READY or not row.file_path:
+            raise ServiceError("not-ready")
+        if timezone.now() >= row.expires_at:
+            raise ServiceError("expired")
+        path = export_root() / row.file_path
+        row.state = Export.State.DOWNLOADED
+        row.downloaded_at = timezone.now()
+        row.file_path = ""
+        row.save(update_fields=["state", "downloaded_at", "file_path"])
+        audit.record(
+            "police.export_downloaded",
+            actor=staff_actor(acting, origin),
+            object_type="case",
+            object_id=row.case.uuid,
+            organisation_id=row.case.organisation.uuid,
+            data={"export": str(row.uuid), "zip_sha256": row.sha256},
+        )
+        # Last in the transaction: a missing file rolls the claim back. Once open, the
+        # name is removed at once (the open handle still reads it); should the commit
+        # then fail, the link is spent anyway — failing closed.
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - handed to the response, which closes it
+        except FileNotFoundError:
+            raise ServiceError("file-missing") from None
+        path.unlink()
+    return handle, row
+
+
+def expire_exports(*, now=None) -> int:
+    """Delete the ZIPs of exports past their lifetime, and give up on dead builds."""
+    now = now or timezone.now()
+    expired = 0
+    live = Export.objects.filter(
+        state__in=[Export.State.QUEUED, Export.State.BUILDING, Export.State.READY],
+        expires_at__lte=now,
+    ).select_related("case__organisation")
+    for export in live:
+        with transaction.atomic():
+            row = Export.objects.select_for_update(skip_locked=True).filter(pk=export.pk).first()
+            if row is None or not row.is_live:
+                continue
+            if row.file_path:
+                (export_root() / row.file_path).unlink(missing_ok=True)
+            row.state = Export.State.EXPIRED
+            row.file_path = ""
+            row.passphrase_sealed = ""
+            row.save(update_fields=["state", "file_path", "passphrase_sealed"])
+            audit.record(
+                "police.export_expired",
+                actor=audit.Actor.system("police.expire_exports"),
+                object_type="case",
+                object_id=export.case.uuid,
+                organisation_id=export.case.organisation.uuid,
+                data={"export": str(row.uuid)},
+            )
+            expired += 1
+    return expired

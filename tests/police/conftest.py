@@ -1,0 +1,163 @@
+"""Police personas and data: units with their keys, liaisons of each unit, referred
+and unreferred cases, and a small stand-in for the case-file writer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+from django.urls import reverse
+
+from police import bundle_api, services
+from support import services as support_services
+from support.models import ContextFile, Role
+from tests.factories import PASSWORD, client_for, make_member
+from vault import crypto
+from vault import services as vault_services
+from vault.audit import Actor
+
+# Bytes of the "fake image": only its fingerprints ever reach Amparo.
+FAKE_IMAGE = b"\x89PNG fake image bytes that must never travel " * 50
+FAKE_IMAGE_SHA256 = hashlib.sha256(FAKE_IMAGE).hexdigest()
+CONTEXT_NAME = "captura_chat_@sospechoso_demo.png"
+CONTEXT_BYTES = b"CONTEXT-CANARY screenshot of the group chat " * 2000
+
+
+def new_unit(coordinator, name="UCIC Madrid"):
+    _private, public = crypto.generate_recipient_keypair()
+    return services.create_unit(acting=coordinator, name=name, public_key=public)
+
+
+def new_liaison(org, unit, coordinator):
+    liaison = make_member(org, Role.POLICE_LIAISON)
+    services.assign_liaison(acting=coordinator, liaison=liaison, unit=unit)
+    return liaison
+
+
+def new_case(org, *, police_consent=True):
+    answers = {
+        "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app"},
+        "what": {"categories": ["fake_images"], "narrative": "Circula una foto falsa."},
+        "where": {"urls": ["https://t.me/demo_canal/1"]},
+        "involved": {"handles": [{"platform": "telegram", "value": "sospechoso_demo"}]},
+        "evidence": {
+            "fingerprints": [
+                {
+                    "sha256": FAKE_IMAGE_SHA256,
+                    "md5": hashlib.md5(FAKE_IMAGE).hexdigest(),  # noqa: S324 - matching aid
+                    "pdq": "e" * 64,
+                    "pdq_quality": 90,
+                    "pdq_version": "pdq-1",
+                    "media": "image",
+                    "size": len(FAKE_IMAGE),
+                }
+            ]
+        },
+        "consent": {"takedown": True, "police": police_consent},
+    }
+    case, _code = support_services.submit_report(organisation=org, incident=None, answers=answers)
+    blob = vault_services.store_stream(
+        [CONTEXT_BYTES],
+        actor=Actor.family(case.uuid),
+        filename=CONTEXT_NAME,
+        content_type="image/png",
+    )
+    ContextFile.objects.create(case=case, blob=blob)
+    return case
+
+
+@pytest.fixture
+def unit_a(coordinator):
+    return new_unit(coordinator, "UCIC Madrid")
+
+
+@pytest.fixture
+def unit_b(coordinator):
+    return new_unit(coordinator, "EMUME Badajoz")
+
+
+@pytest.fixture
+def liaison_a(org_x, unit_a, coordinator):
+    return new_liaison(org_x, unit_a, coordinator)
+
+
+@pytest.fixture
+def liaison_b(org_x, unit_b, coordinator):
+    return new_liaison(org_x, unit_b, coordinator)
+
+
+@pytest.fixture
+def coordinator_y(org_y):
+    return make_member(org_y, Role.COORDINATOR)
+
+
+@pytest.fixture
+def liaison_y(org_y, coordinator_y):
+    """A liaison of another organisation, with a unit of its own."""
+    return new_liaison(org_y, new_unit(coordinator_y, "UCIC Sevilla"), coordinator_y)
+
+
+@pytest.fixture
+def case(org_x):
+    return new_case(org_x)
+
+
+@pytest.fixture
+def referral(case, unit_a, coordinator):
+    return services.refer_case(acting=coordinator, case=case, unit=unit_a, basis="consent")
+
+
+@pytest.fixture
+def export_root(settings, tmp_path):
+    settings.POLICE_EXPORT_ROOT = tmp_path / "exports"
+    return settings.POLICE_EXPORT_ROOT
+
+
+def fake_write_bundle(*, case, out_dir, purpose, requested_by, progress=None):
+    """A stand-in for police.bundle.write_bundle: a manifest naming the real file, the
+    context file decrypted from the vault, and a custody file, with progress calls."""
+    files_dir = out_dir / "context"
+    files_dir.mkdir()
+    rows = []
+    actor = support_services.staff_actor(requested_by)
+    context_files = list(case.files.select_related("blob"))
+    for done, context_file in enumerate(context_files, start=1):
+        stream = vault_services.open_blob(context_file.blob, actor=actor, purpose="open")
+        target = files_dir / context_file.blob.filename()
+        with open(target, "wb") as out:
+            for chunk in stream:
+                out.write(chunk)
+        stream.close()
+        rows.append({"file": f"context/{target.name}", "sha256": context_file.blob.sha256})
+        if progress:
+            progress(done, len(context_files))
+    manifest = json.dumps({"case": case.reference, "purpose": purpose, "items": rows}).encode()
+    (out_dir / "manifest.json").write_bytes(manifest)
+    (out_dir / "custody.jsonl").write_text("{}\n")
+    return bundle_api.BundleResult(
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        files=("manifest.json", "custody.jsonl", *(r["file"] for r in rows)),
+        exhibits=len(rows),
+    )
+
+
+@pytest.fixture
+def fake_bundle(monkeypatch, export_root):
+    monkeypatch.setattr(bundle_api, "write_bundle", fake_write_bundle)
+    return fake_write_bundle
+
+
+def reauthenticated(membership):
+    client = client_for(membership)
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()[:500]
+    return client
+
+
+def started_secrets(html: str) -> tuple[str, str]:
+    """(passphrase, token) from the page shown once after starting an export."""
+    passphrase = re.search(r"<code data-passphrase>([A-Z0-9-]+)</code>", html).group(1)
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    return passphrase, token
