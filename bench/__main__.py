@@ -58,6 +58,7 @@ def _environment(var: Path) -> None:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         AMPARO_KEYS=keys,
+        AMPARO_SIGNING_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="localhost,testserver",
         SECURE_SSL_REDIRECT="false",
         STATIC_MANIFEST="false",
