@@ -23,6 +23,7 @@ recorded at intake; the custody log is read in batches and written line by line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -75,7 +76,7 @@ OFFENCES = {
     ],
     "shared_group": [
         ("197.7 CP", "Difusión de imágenes íntimas sin consentimiento (también reenviarlas)"),
-        ("189.1.a–b CP", "Difusión de material de abuso sexual infantil"),
+        ("189.1.a-b CP", "Difusión de material de abuso sexual infantil"),
     ],
     "sextortion": [("243 CP", "Extorsión (sextorsión)")],
     "impersonation": [("172 ter.5 CP", "Uso de la imagen de una persona para acosarla")],
@@ -459,10 +460,8 @@ def _case_object_ids(case: Case, files: list[ContextFile]) -> set[uuid.UUID]:
     for label, names in (("takedowns", ("Notice",)), ("police", ("Referral", "PoliceReferral"))):
         model = _optional_model(label, *names)
         if model is not None:
-            try:
+            with contextlib.suppress(FieldError, ValueError, TypeError):
                 ids.update(model.objects.filter(case=case).values_list("uuid", flat=True))
-            except (FieldError, ValueError, TypeError):
-                pass
     return ids
 
 

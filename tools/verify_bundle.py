@@ -136,8 +136,9 @@ def check_signature(root: Path, manifest: dict, pinned: bytes | None, report: Re
             f"{key_id(bundle_key) if bundle_key else '?'}); compare it with the published key id"
         )
     elif bundle_key != pinned:
+        named = key_id(bundle_key) if bundle_key else "?"
         report.fail(
-            f"the manifest names another signing key (key id {key_id(bundle_key) if bundle_key else '?'}) "
+            f"the manifest names another signing key (key id {named}) "
             f"than the one you trust (key id {key_id(pinned)}): this bundle was not signed by it"
         )
     signature_doc = _read_json(root, SIGNATURE, report)
@@ -300,19 +301,27 @@ def check_custody(root: Path, manifest: dict, public: bytes, report: Report) -> 
                     f"custody chain broken before event {seq}: its previous-event hash does not "
                     f"match event {prev['seq']} (an event was removed, inserted or reordered)"
                 )
-        if "event" in link:
-            if event_hash(link.get("prev_hash", ""), link["event"]) != link.get("hash"):
-                report.fail(
-                    f"custody event {seq} ({link['event'].get('event', '?')}) was altered: "
-                    "its content no longer matches its hash"
-                )
+        if "event" in link and event_hash(link.get("prev_hash", ""), link["event"]) != link.get(
+            "hash"
+        ):
+            report.fail(
+                f"custody event {seq} ({link['event'].get('event', '?')}) was altered: "
+                "its content no longer matches its hash"
+            )
         by_seq[seq] = link
         prev = link
     first, last = links[0], links[-1]
-    if first.get("seq") != summary.get("first_seq") or last.get("seq") != summary.get("head_seq"):
+    span, claimed = (
+        (first.get("seq"), last.get("seq")),
+        (
+            summary.get("first_seq"),
+            summary.get("head_seq"),
+        ),
+    )
+    if span != claimed:
         report.fail(
-            f"the custody log runs from event {first.get('seq')} to {last.get('seq')}, the manifest "
-            f"says {summary.get('first_seq')} to {summary.get('head_seq')} (events cut off or added)"
+            f"the custody log runs from event {span[0]} to {span[1]}, the manifest says "
+            f"{claimed[0]} to {claimed[1]} (events cut off or added)"
         )
     if last.get("hash") != summary.get("head_hash"):
         report.fail("the custody log's last hash is not the chain head named in the manifest")
@@ -432,7 +441,7 @@ OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 def _parse_time(text: str) -> dt.datetime:
     text = text.rstrip("Z")
     main, _, fraction = text.partition(".")
-    moment = dt.datetime.strptime(main, "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
+    moment = dt.datetime.strptime(main, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
     return moment + dt.timedelta(microseconds=int((fraction or "0")[:6].ljust(6, "0")))
 
 
