@@ -169,23 +169,21 @@ class _Writer:
     def stream(
         self, rel: str, chunks: Iterable[bytes], *, threaded: bool = False
     ) -> tuple[str, int]:
-        """Write chunks to ``rel``, hashing them; with ``threaded``, SHA-256 runs on a
-        helper thread (hashlib releases the GIL) while this one decrypts and writes."""
+        """Write chunks to ``rel``, hashing them; with ``threaded``, hashing and writing
+        run on a helper thread (both release the GIL) while this one decrypts."""
         path = self.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        sha = _HashThread() if threaded else hashlib.sha256()
         size = 0
-        try:
-            with open(path, "wb", buffering=0) as out:
+        with open(path, "wb", buffering=0) as out:
+            sink = _WriterThread(out) if threaded else _Sink(out)
+            try:
                 for chunk in chunks:
-                    sha.update(chunk)
-                    out.write(chunk)
+                    sink.write(chunk)
                     size += len(chunk)
                     self.advance(len(chunk))
-            digest = sha.hexdigest()
-        finally:
-            if threaded:
-                sha.close()
+                digest = sink.hexdigest()
+            finally:
+                sink.close()
         self.files[rel] = (digest, size)
         return digest, size
 
@@ -196,29 +194,52 @@ class _Writer:
             self.progress(self.done, self.total)
 
 
-class _HashThread:
-    """SHA-256 on a helper thread, fed through a short queue (at most 32 chunks behind).
+class _Sink:
+    """Hash and write each chunk, in this thread."""
 
-    Exports are bound by SHA-256, AES-GCM and the write; hashlib releases the GIL for
-    large inputs, so on two cores hashing overlaps the decryption and the write.
-    Chunks must not be reused by the caller (the vault yields fresh bytes objects).
+    def __init__(self, out) -> None:
+        self._out = out
+        self._sha = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self._out.write(chunk)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        pass
+
+
+class _WriterThread(_Sink):
+    """SHA-256 and the write on a helper thread, fed through a short queue (at most 32
+    chunks, 2 MiB, behind).
+
+    Exports are bound by SHA-256, AES-GCM and the write. hashlib and file writes
+    release the GIL, so on two cores they overlap the decryption in the caller's
+    thread. Chunks must not be reused by the caller (the vault yields fresh bytes).
+    A write error stops the helper and is raised by ``hexdigest()``.
     """
 
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
+    def __init__(self, out) -> None:
+        super().__init__(out)
         self._queue: queue.Queue = queue.Queue(32)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="bundle-sha256", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="bundle-writer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
-            try:
-                self._sha.update(chunk)
-            except BaseException as exc:  # reported by hexdigest()
-                self._error = exc
+            if self._error is None:
+                try:
+                    super().write(chunk)
+                except BaseException as exc:  # reported by hexdigest()
+                    self._error = exc
 
-    def update(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
         self._queue.put(chunk)
 
     def hexdigest(self) -> str:

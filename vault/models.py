@@ -3,6 +3,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import crypto, keys
 
@@ -205,6 +206,8 @@ class AuditAnchor(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        verbose_name = _("signed audit anchor")
+        verbose_name_plural = _("signed audit anchors")
 
     def __str__(self):
         return f"anchor {self.seq} {self.head_hash[:12]}"

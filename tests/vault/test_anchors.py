@@ -125,3 +125,10 @@ def test_the_admin_shows_the_public_key():
     response = client_for(admin).get("/admin/vault/auditanchor/")
     assert response.status_code == 200
     assert crypto.public_key_to_b64(keys.signing_public_key()) in response.content.decode()
+
+
+def test_the_public_key_can_be_printed_for_publishing(capsys):
+    call_command("signing_public_key")
+    out = capsys.readouterr().out
+    assert keys.signing_key_id() in out and "BEGIN PUBLIC KEY" in out
+    assert crypto.public_key_to_b64(keys.signing_public_key()) in out
