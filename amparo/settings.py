@@ -119,6 +119,23 @@ AMPARO_KEYS = env_secret(
     else None,
 )
 
+# Ed25519 key (raw 32 bytes, base64) that signs police case files and the audit
+# chain's anchors; its public half is in the admin and in every bundle. Not derived
+# from AMPARO_KEYS, so rotating those leaves old signatures checkable.
+AMPARO_SIGNING_KEY = env_secret(
+    "AMPARO_SIGNING_KEY",
+    dev_default=dev_secret("signing-key", lambda: secrets.token_urlsafe(32)) if DEBUG else None,
+)
+# Seconds between signed anchors of the audit chain's head (vault.tasks.anchor_audit_chain).
+AMPARO_ANCHOR_INTERVAL = env_int("AMPARO_ANCHOR_INTERVAL", 600)
+# RFC 3161 timestamp authority for police case files (empty: no timestamp), and the PEM
+# file of its certificate chain (root first or last), bundled so a verifier needs no network.
+AMPARO_TSA_URL = env_str("AMPARO_TSA_URL")
+AMPARO_TSA_CHAIN_FILE = env_str("AMPARO_TSA_CHAIN_FILE")
+AMPARO_TSA_TIMEOUT = env_int("AMPARO_TSA_TIMEOUT", 20)
+if AMPARO_TSA_URL and not AMPARO_TSA_CHAIN_FILE:
+    raise ImproperlyConfigured("AMPARO_TSA_CHAIN_FILE must be set when AMPARO_TSA_URL is")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")

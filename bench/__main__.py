@@ -20,7 +20,9 @@ REDIS_URL are set.
    server would, vs raw AES-256-GCM decryption of the same segments in memory.
 4. PDQ: the server's fingerprint of a 12-megapixel JPEG (safe open + PDQ
    pipeline) vs Pillow's plain decode of the same file.
-5. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
+5. Police export (bench/export.py): write_bundle over 1 GiB (BENCH_EXPORT_BYTES) of
+   context files vs raw SHA-256 of the same bytes, and its peak memory above idle.
+6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
    scan, and the staff pages' p95 at 100 000 cases vs a trivial page.
 """
 
@@ -58,6 +60,7 @@ def _environment(var: Path) -> None:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         AMPARO_KEYS=keys,
+        AMPARO_SIGNING_KEY=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         ALLOWED_HOSTS="localhost,testserver",
         SECURE_SSL_REDIRECT="false",
         STATIC_MANIFEST="false",
@@ -370,6 +373,11 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--memory-child":
         memory_child(int(sys.argv[2]))
         return 0
+    if len(sys.argv) == 4 and sys.argv[1] == "--export-memory-child":
+        from bench.export import memory_child as export_memory_child
+
+        export_memory_child(sys.argv[2], sys.argv[3])
+        return 0
     (ROOT / "var").mkdir(exist_ok=True)
     var = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / "var"))
     _environment(var)
@@ -387,14 +395,17 @@ def main() -> int:
         django.setup()
         call_command("migrate", verbosity=0)
         from bench.casework import bench_matching, bench_pages
+        from bench.export import bench_export
 
-        # BENCH_ONLY=casework runs just the case-work figures (quicker, for tuning).
-        results = (
-            []
-            if os.environ.get("BENCH_ONLY") == "casework"
-            else (bench_upload() + bench_memory() + bench_download() + bench_pdq())
-        )
-        results += bench_matching(_row) + bench_pages(_row)
+        # BENCH_ONLY=casework or =export runs just those figures (quicker, for tuning).
+        only = os.environ.get("BENCH_ONLY", "")
+        results = []
+        if not only:
+            results += bench_upload() + bench_memory() + bench_download() + bench_pdq()
+        if only in {"", "export"}:
+            results += bench_export(_row, var)
+        if only in {"", "casework"}:
+            results += bench_matching(_row) + bench_pages(_row)
     finally:
         if services is not None:
             services.stop()

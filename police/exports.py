@@ -37,8 +37,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from support.events import ServiceError, staff_actor
+from support.members import token_hash
 from support.models import OutboxMessage
-from support.services import ServiceError, staff_actor, token_hash
 from vault import audit, keys
 
 from . import bundle_api
@@ -169,7 +170,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
         (export_root() / "work").mkdir(mode=0o700, exist_ok=True)
         work.mkdir(mode=0o700)
         bundle_dir.mkdir(mode=0o700)
-        passphrase = keys.open_text(
+        passphrase = keys.decrypt_text(
             export.passphrase_sealed, purpose="field", context=passphrase_context(export)
         )
 

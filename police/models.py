@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import Sealed
+from vault.fields import EncryptedText
 
 
 class PoliceUnit(models.Model):
@@ -30,7 +30,7 @@ class PoliceUnit(models.Model):
     name = models.CharField(_("name"), max_length=200)
     # A desk's phone or address, sometimes a named officer: encrypted like other contacts.
     contact_sealed = models.TextField(blank=True)
-    contact = Sealed("contact_sealed")
+    contact = EncryptedText("contact_sealed")
     recipient_key = models.ForeignKey(
         "vault.RecipientKey", on_delete=models.PROTECT, related_name="police_units"
     )
@@ -87,7 +87,7 @@ class PoliceReferral(models.Model):
         "support.Consent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     legal_reason_sealed = models.TextField(blank=True)
-    legal_reason = Sealed("legal_reason_sealed")
+    legal_reason = EncryptedText("legal_reason_sealed")
     referred_by = models.ForeignKey(
         "support.Membership", null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -161,7 +161,7 @@ class Export(models.Model):
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     # Free text may name an officer or a file number: encrypted.
     purpose_detail_sealed = models.TextField(blank=True)
-    purpose_detail = Sealed("purpose_detail_sealed")
+    purpose_detail = EncryptedText("purpose_detail_sealed")
     state = models.CharField(max_length=12, choices=State.choices, default=State.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, 0-100
     error_code = models.CharField(max_length=40, blank=True)

@@ -15,8 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from support import outbox
+from support.events import ServiceError, staff_actor
+from support.intake import current_consents
+from support.members import token_hash
 from support.models import Case, Consent, Membership, Role
-from support.services import ServiceError, current_consents, staff_actor, token_hash
 from vault import audit, crypto, keys
 from vault import services as vault_services
 from vault.models import RecipientKey
@@ -260,7 +262,7 @@ def start_export(
         token_hash=token_hash(token),
     )
     export.purpose_detail = purpose_detail.strip()
-    export.passphrase_sealed = keys.seal_text(
+    export.passphrase_sealed = keys.encrypt_text(
         passphrase, purpose="field", context=passphrase_context(export)
     )
     export.save()

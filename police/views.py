@@ -9,11 +9,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from support import extensions
+from support.events import ServiceError
 from support.http import origin
 from support.models import Membership, Role
 from support.permissions import COORDINATION, get_case_for_user
 from support.selectors import STAFF_WORDS
-from support.services import ServiceError
 
 from . import exports, selectors, services
 from .forms import AssignLiaisonForm, DownloadForm, ExportForm, ReferForm, UnitForm

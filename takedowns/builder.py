@@ -25,8 +25,8 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from support.intake import current_consents
 from support.models import AgeBand, Case, Consent, FilerRole, Location
-from support.services import current_consents
 
 from .models import Basis, CaseTakedownFacts, NoticeTemplate, Route, TakedownSettings
 

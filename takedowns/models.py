@@ -6,7 +6,7 @@ the admin (each save audited and versioned), seeded from
 docs TAKEDOWN_POLICE_FACTS §1 by a data migration.
 
 Personal or abusive content (the URLs reported, the notice text, platform replies,
-ticket numbers, signatures) is stored only through vault.fields.Sealed.
+ticket numbers, signatures) is stored only through vault.fields.EncryptedText.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import Sealed
+from vault.fields import EncryptedText
 
 # A registry row not checked against its source for this long shows as stale.
 STALE_AFTER = timedelta(days=90)
@@ -255,17 +255,17 @@ class CaseTakedownFacts(models.Model):
     jurisdictions = models.JSONField(default=list, blank=True)
     # TAKE IT DOWN: the parent's electronic signature as authorised person ("/s/ name").
     signature_sealed = models.TextField(blank=True)
-    signature = Sealed("signature_sealed")
+    signature = EncryptedText("signature_sealed")
     signed_at = models.DateTimeField(null=True, blank=True)
     # AEPD packet elements.
     circumstances_sealed = models.TextField(blank=True)
-    circumstances = Sealed("circumstances_sealed")
+    circumstances = EncryptedText("circumstances_sealed")
     means_of_spread_sealed = models.TextField(blank=True)
-    means_of_spread = Sealed("means_of_spread_sealed")
+    means_of_spread = EncryptedText("means_of_spread_sealed")
     # None = not answered yet; the answer (even "none") is an element of the packet.
     prior_actions_answered = models.BooleanField(default=False)
     prior_actions_sealed = models.TextField(blank=True)
-    prior_actions = Sealed("prior_actions_sealed")
+    prior_actions = EncryptedText("prior_actions_sealed")
     vulnerabilities = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -355,11 +355,11 @@ class Notice(models.Model):
     # Rendered content, sealed: subject, body, and the element values by code (the
     # web-form pack's field texts come from these).
     subject_sealed = models.TextField(blank=True)
-    subject = Sealed("subject_sealed")
+    subject = EncryptedText("subject_sealed")
     body_sealed = models.TextField(blank=True)
-    body = Sealed("body_sealed")
+    body = EncryptedText("body_sealed")
     elements_sealed = models.TextField(blank=True)
-    elements = Sealed("elements_sealed", as_json=True)
+    elements = EncryptedText("elements_sealed", as_json=True)
     # Codes: which DSA 16(2)(c) exemption or guard decisions shaped this notice.
     identity_withheld = models.BooleanField(default=False)
     guard_flags = models.JSONField(default=list, blank=True)
@@ -369,7 +369,7 @@ class Notice(models.Model):
     show_to_family = models.BooleanField(default=False)
     # Why a repeat inside 72 hours is justified (a new fact), if it is one.
     new_fact_sealed = models.TextField(blank=True)
-    new_fact = Sealed("new_fact_sealed")
+    new_fact = EncryptedText("new_fact_sealed")
     repeat_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="repeats"
     )
@@ -379,7 +379,7 @@ class Notice(models.Model):
 
     # Results of delivery and follow-up.
     ticket_sealed = models.TextField(blank=True)
-    ticket = Sealed("ticket_sealed")
+    ticket = EncryptedText("ticket_sealed")
     confirmation = models.ForeignKey(
         "support.ContextFile", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -485,7 +485,7 @@ class NoticeEvent(models.Model):
     # When it happened (a reply's date as the platform gave it); created_at is when logged.
     at = models.DateTimeField(default=timezone.now)
     text_sealed = models.TextField(blank=True)
-    text = Sealed("text_sealed")
+    text = EncryptedText("text_sealed")
     # Codes only (an error class, a reason code, an outbox id).
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from support.events import staff_actor
 from support.http import origin
 from support.models import Case, Incident
 from support.permissions import (
@@ -27,7 +28,6 @@ from support.permissions import (
     get_membership_for_user,
     visible_cases,
 )
-from support.services import staff_actor
 
 from . import clocks, hashlists, metrics, recheck, transparency
 from .models import Notice, TakedownSettings

@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from support import outbox
+from support.events import ServiceError, staff_actor
 from support.models import Case, ContextFile, Location, Membership, OutboxMessage
-from support.services import ServiceError, staff_actor
 from vault import audit
 from vault import services as vault_services
 

@@ -38,6 +38,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("AMPARO_KEYS", _test_keys())
+    os.environ.setdefault(
+        "AMPARO_SIGNING_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    )
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     # Hashed static names need collectstatic; test_deploy.py covers that path.

@@ -53,7 +53,9 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "AMPARO_KEYS", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "AMPARO_KEYS", "AMPARO_SIGNING_KEY", "ALLOWED_HOSTS"]
+)
 def test_production_refuses_to_start_without_a_secret(tmp_path, missing):
     result = manage("check", env=production_env(tmp_path, **{missing: None}))
     assert result.returncode != 0

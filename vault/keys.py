@@ -41,3 +41,21 @@ def decrypt_text(stored: str, *, purpose: str, context: str) -> str:
     except ValueError as exc:
         raise crypto.IntegrityError("malformed encrypted value") from exc
     return crypto.decrypt_field(purpose_key(purpose, version), raw, context=context).decode()
+
+
+@functools.cache
+def signing_key() -> bytes:
+    """The server's Ed25519 private key (AMPARO_SIGNING_KEY), raw 32 bytes."""
+    key = crypto._b64decode_key(settings.AMPARO_SIGNING_KEY)
+    if len(key) != crypto.KEY_SIZE:
+        raise ValueError(f"AMPARO_SIGNING_KEY must decode to {crypto.KEY_SIZE} bytes")
+    return key
+
+
+def signing_public_key() -> bytes:
+    return crypto.signing_public_key(signing_key())
+
+
+def signing_key_id(public: bytes | None = None) -> str:
+    """A short, stable name for a signing public key: the first 16 hex digits of its SHA-256."""
+    return crypto.sha256_hex(public if public is not None else signing_public_key())[:16]

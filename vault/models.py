@@ -3,6 +3,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from . import crypto, keys
 
@@ -182,3 +183,36 @@ class Blob(models.Model):
             self.metadata_sealed, purpose="field", context=self._context("metadata")
         )
         return json.loads(text)
+
+
+class AuditAnchor(models.Model):
+    """A signed statement "event `seq` of the audit chain has hash `head_hash`".
+
+    Threat: someone with database access truncates the log (deletes its newest
+    rows) or rewrites it and recomputes every later hash, so that the chain is
+    consistent again. Choice: at a fixed interval a beat task signs the chain's
+    head with the server's Ed25519 key (``AMPARO_SIGNING_KEY``), outside the chain.
+    A rewritten link no longer matches an anchor signed before the rewrite, and a
+    truncated log lacks the events anchors name; a police bundle carries the
+    anchors so the check also works offline. The signed message is
+    ``anchor_message()``; a new anchor is only written when the head moved.
+    """
+
+    seq = models.BigIntegerField(unique=True)  # AuditEvent.id of the head signed
+    head_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    signature = models.CharField(max_length=128)  # hex Ed25519 signature
+    key_id = models.CharField(max_length=16)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("signed audit anchor")
+        verbose_name_plural = _("signed audit anchors")
+
+    def __str__(self):
+        return f"anchor {self.seq} {self.head_hash[:12]}"
+
+    def message(self) -> bytes:
+        from .anchors import anchor_message
+
+        return anchor_message(seq=self.seq, head_hash=self.head_hash, signed_at=self.signed_at)

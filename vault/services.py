@@ -39,7 +39,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OPEN_EVENTS = {"open": "blob.opened", "download": "blob.downloaded", "reveal": "blob.revealed"}
+OPEN_EVENTS = {
+    "open": "blob.opened",
+    "download": "blob.downloaded",
+    "reveal": "blob.revealed",
+    "export": "blob.exported",  # copied into a police case file
+}
 
 
 class BlobUnavailable(Exception):

@@ -4,7 +4,7 @@ import pytest
 from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
 
 from police import services
-from support import services as support_services
+from support import members
 from support.models import Role
 from tests.e2e.axe import axe_problems
 from tests.factories import PASSWORD, make_user
@@ -31,7 +31,7 @@ def test_the_liaison_pages_are_accessible(laptop, live_server, org_x, coordinato
     page, base = laptop, live_server.url
     user = make_user("enlace@example.org", mfa=False)
     TOTP.activate(user, SECRET)
-    liaison = support_services.add_member(
+    liaison = members.add_member(
         organisation=org_x, user=user, role=Role.POLICE_LIAISON, actor=Actor.system("tests")
     )
     unit = new_unit(coordinator)

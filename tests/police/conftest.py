@@ -3,15 +3,20 @@ and unreferred cases, and a small stand-in for the case-file writer."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from PIL import Image
 
 from police import bundle_api, services
-from support import services as support_services
+from reporting.forms import submission
+from support import casework, events, intake
 from support.models import ContextFile, Role
 from tests.factories import PASSWORD, client_for, make_member
 from vault import crypto
@@ -57,7 +62,9 @@ def new_case(org, *, police_consent=True):
         },
         "consent": {"takedown": True, "police": police_consent},
     }
-    case, _code = support_services.submit_report(organisation=org, incident=None, answers=answers)
+    case, _code = intake.submit_report(
+        organisation=org, incident=None, submission=submission(answers)
+    )
     blob = vault_services.store_stream(
         [CONTEXT_BYTES],
         actor=Actor.family(case.uuid),
@@ -121,7 +128,7 @@ def fake_write_bundle(*, case, out_dir, purpose, requested_by, progress=None):
     files_dir = out_dir / "context"
     files_dir.mkdir()
     rows = []
-    actor = support_services.staff_actor(requested_by)
+    actor = events.staff_actor(requested_by)
     context_files = list(case.files.select_related("blob"))
     for done, context_file in enumerate(context_files, start=1):
         stream = vault_services.open_blob(context_file.blob, actor=actor, purpose="open")
@@ -161,3 +168,82 @@ def started_secrets(html: str) -> tuple[str, str]:
     passphrase = re.search(r"<code data-passphrase>([A-Z0-9-]+)</code>", html).group(1)
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
     return passphrase, token
+
+
+# --- The case file (police/bundle.py) --------------------------------------------
+
+
+def _png(colour) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def build_export_case(org_x):
+    """A case with two context files, a fingerprint, a URL, identifiers, consents, a referral."""
+    coordinator = make_member(org_x, Role.COORDINATOR)
+    case, _ = intake.submit_report(
+        organisation=org_x,
+        incident=None,
+        submission=submission(
+            {
+                "who": {"filer_role": "parent", "age_band": "14_15", "contact_preference": "none"},
+                "what": {
+                    "categories": ["fake_images", "shared_group", "sextortion"],
+                    "narrative": "Compartieron en el grupo una imagen falsa — y pidieron dinero.",
+                },
+                "where": {"urls": ["https://t.me/examplechannel/123"]},
+                "urgent": {"payments": ["ES9121000418450200051332"]},
+                "involved": {"handles": [{"value": "@compañero_12", "platform": "telegram"}]},
+                "evidence": {
+                    "fingerprints": [
+                        {
+                            "sha256": hashlib.sha256(FAKE_IMAGE).hexdigest(),
+                            "md5": hashlib.md5(FAKE_IMAGE, usedforsecurity=False).hexdigest(),
+                            "pdq": "f" * 64,
+                            "pdq_quality": 90,
+                            "pdq_version": "pdq-js/1",
+                            "size": len(FAKE_IMAGE),
+                        }
+                    ]
+                },
+                "consent": {"police": True, "takedown": True},
+            }
+        ),
+    )
+    for name, colour in (("captura-chat.png", "red"), ("perfil del acosador.png", "blue")):
+        blob = vault_services.store_stream(
+            [_png(colour)],
+            actor=Actor.family(case.uuid),
+            filename=name,
+            content_type="image/png",
+            organisation_id=org_x.uuid,
+        )
+        ContextFile.objects.create(case=case, blob=blob)
+    casework.log_referral(
+        actor=coordinator,
+        case=case,
+        to="guardia_civil",
+        on=datetime.date(2026, 11, 30),
+        reference="ATESTADO 1234/2026",
+    )
+    casework.add_note(actor=coordinator, case=case, body="llamada con la madre", shared=False)
+    return case, coordinator
+
+
+@pytest.fixture
+def export_case(org_x):
+    return build_export_case(org_x)
+
+
+@pytest.fixture
+def bundle(export_case, tmp_path) -> tuple[Path, object]:
+    from police.bundle import write_bundle
+
+    case, coordinator = export_case
+    out = tmp_path / "bundle"
+    out.mkdir()
+    result = write_bundle(
+        case=case, out_dir=out, purpose="Diligencias 1234/2026", requested_by=coordinator
+    )
+    return out, result

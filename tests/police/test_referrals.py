@@ -6,8 +6,9 @@ from django.urls import reverse
 
 from police import services
 from police.models import LiaisonAssignment, PoliceReferral, PoliceUnit
+from support.events import ServiceError
+from support.intake import withdraw_consent
 from support.models import Consent
-from support.services import ServiceError, withdraw_consent
 from tests.factories import client_for
 from tests.police.conftest import new_case
 from vault import crypto

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
-from support import services
+from reporting.forms import submission
+from support import intake
 from support.models import Case
 
 
@@ -41,7 +42,9 @@ def make_case(
         "evidence": {"fingerprints": [fingerprint(seed) for seed in fingerprints]},
         "consent": consent,
     }
-    case, _code = services.submit_report(organisation=org, incident=incident, answers=answers)
+    case, _code = intake.submit_report(
+        organisation=org, incident=incident, submission=submission(answers)
+    )
     return case
 
 

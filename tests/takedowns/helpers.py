@@ -3,7 +3,8 @@ takedown facts and the group's takedown settings, made through the app's service
 
 from __future__ import annotations
 
-from support import services as support_services
+from reporting.forms import submission
+from support import intake
 from takedowns.models import Route
 
 URLS = [
@@ -25,7 +26,9 @@ def make_case(org, *, age_band="14_15", takedown=True, urls=URLS, filer_role="pa
         "where": {"urls": list(urls), "groups": []},
         "consent": {"takedown": takedown},
     }
-    case, _code = support_services.submit_report(organisation=org, incident=None, answers=answers)
+    case, _code = intake.submit_report(
+        organisation=org, incident=None, submission=submission(answers)
+    )
     return case
 
 

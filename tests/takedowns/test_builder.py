@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import services as support_services
+from support import intake
 from support.models import Consent
 from takedowns import builder, services
 from takedowns.models import Basis, Notice
@@ -154,7 +154,7 @@ def test_the_guard_refuses_text_that_carries_the_familys_address(case, facts, co
 
 
 def test_nothing_is_prepared_without_the_familys_takedown_consent(case, facts):
-    support_services.withdraw_consent(case=case, kind=Consent.Kind.TAKEDOWN)
+    intake.withdraw_consent(case=case, kind=Consent.Kind.TAKEDOWN)
     notice = draft(case, "website", Basis.DSA, "fotos-falsas")
     assert notice.refused == "no-consent"
 

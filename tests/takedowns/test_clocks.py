@@ -33,7 +33,7 @@ def _deliver_reminders():
 @pytest.fixture
 def tid_notice(org_x, coordinator):
     case = make_case(org_x)
-    casework.assign_case(acting=coordinator, case=case, assignee=coordinator)
+    casework.assign_case(actor=coordinator, case=case, assignee=coordinator)
     return make_notice(case, basis="take_it_down", sent_at=SENT)
 
 

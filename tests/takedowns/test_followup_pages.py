@@ -159,7 +159,7 @@ def test_escalation_is_403_for_a_colleagues_case_and_roles_without_cases(
     org_x, coordinator, overdue
 ):
     colleague = make_member(org_x, Role.CASEWORKER)
-    casework.assign_case(acting=coordinator, case=overdue.case, assignee=colleague)
+    casework.assign_case(actor=coordinator, case=overdue.case, assignee=colleague)
     url = _url("escalate", org_x, notice=overdue.uuid)
     for role in (Role.CASEWORKER, Role.POLICE_LIAISON, Role.ORG_ADMIN):
         assert (

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from support import casework, services
+from support import casework, intake
 from support.models import Role
 from takedowns import hashlists, vics
 from tests.factories import client_for, make_member
@@ -38,7 +38,7 @@ def test_it_lists_only_fingerprints_whose_family_consents_to_sharing(org_x):
     make_case(org_x, fingerprints=["refused"], consent={"hash_sharing": False})
     make_case(org_x, fingerprints=["never-asked"], consent={"hash_sharing": None})
     withdrawn = make_case(org_x, fingerprints=["withdrawn"])
-    services.withdraw_consent(case=withdrawn, kind="hash_sharing")
+    intake.withdraw_consent(case=withdrawn, kind="hash_sharing")
     document = json.loads(_export(org_x).data)
     assert {h["sha256"] for h in document["hashes"]} == {_sha("shared-1"), _sha("shared-2")}
     assert document["count"] == 2
@@ -48,7 +48,7 @@ def test_it_honours_the_young_persons_refusal_and_erasure_requests(org_x):
     make_case(org_x, fingerprints=["assent-no"], consent={"assent": False})
     make_case(org_x, fingerprints=["assent-yes"], consent={"assent": True})
     erased = make_case(org_x, fingerprints=["erasure"])
-    services.request_erasure(case=erased)
+    intake.request_erasure(case=erased)
     document = json.loads(_export(org_x).data)
     assert [h["sha256"] for h in document["hashes"]] == [_sha("assent-yes")]
 
@@ -59,7 +59,7 @@ def test_it_never_lists_another_organisations_fingerprints(org_x, org_y):
 
 
 def test_it_narrows_to_an_incident_or_a_case(org_x, coordinator):
-    incident = casework.create_incident(acting=coordinator, title="Instituto")
+    incident = casework.create_incident(actor=coordinator, title="Instituto")
     in_incident = make_case(org_x, incident=incident, fingerprints=["in-incident"])
     make_case(org_x, fingerprints=["elsewhere"])
     by_incident = json.loads(_export(org_x, incident=incident).data)
@@ -126,7 +126,7 @@ def test_every_export_writes_an_audit_event(org_x, coordinator):
 
 
 def test_the_command_exports_by_organisation_incident_and_case(org_x, coordinator, tmp_path):
-    incident = casework.create_incident(acting=coordinator, title="Instituto")
+    incident = casework.create_incident(actor=coordinator, title="Instituto")
     case = make_case(org_x, incident=incident, fingerprints=["cmd-1"])
     make_case(org_x, fingerprints=["cmd-2"])
     out = tmp_path / "hashes.vics.json"

@@ -1,0 +1,1086 @@
+"""The police case file: every file of a referred case's bundle, signed and streamed.
+
+``write_bundle`` writes into an empty directory what LEGAL.md's "Police case file"
+lists (ISO/IEC 27037, Berkeley Protocol): a Spanish cover sheet, the evidence
+manifest (JSON and CSV), the context files decrypted exactly as received, the
+case's custody log with the signed anchors of the audit chain, the takedown,
+referral and consent logs, a restricted sheet of suspect identifiers, a CASE/UCO
+1.5 JSON-LD graph, a VICS 2.0 hash set, and the integrity files: ``SHA256SUMS``,
+an Ed25519 ``SIGNATURE`` over the manifest's SHA-256 and, when a timestamp
+authority is configured, an RFC 3161 timestamp over the manifest with the
+authority's chain. ``tools/verify_bundle.py`` checks all of it offline.
+
+Never the fake image: Amparo holds only its fingerprints. Sealed originals cannot
+be opened here and travel separately, encrypted to the unit's key; the manifest
+names them. Paths inside the bundle are neutral (``files/E001.png``): original
+filenames appear only inside the manifest, so a listing of the bundle (or of a ZIP
+built from it) reveals nothing.
+
+Memory stays flat: context files are copied segment by segment from the vault's
+authenticated stream, hashed as they are written and checked against the SHA-256
+recorded at intake; the custody log is read in batches and written line by line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import logging
+import queue
+import re
+import threading
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import FieldError
+
+from support.events import staff_actor
+from support.models import Case, ContextFile, Membership
+from takedowns import vics
+from vault import anchors, crypto, keys
+from vault import services as vault_services
+from vault.audit import _fields as audit_fields
+from vault.models import AuditAnchor, AuditEvent, Blob
+
+FORMAT = "amparo-police-bundle/1"
+APP_VERSION = "0.1.0"
+PROGRESS_STEP = 4 * 1024 * 1024
+FONTS = Path(settings.BASE_DIR) / "static" / "fonts"
+# fpdf2's font subsetting logs every glyph at INFO; nothing of it is useful in our logs.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+# Files outside the manifest's own list: the manifest itself and what is computed
+# over it. Everything else in the bundle is listed, with its SHA-256.
+MANIFEST = "manifest.json"
+SIGNATURE = "SIGNATURE"
+SIGNATURE_BIN = "signature/manifest.sig"
+SHA256SUMS = "SHA256SUMS"
+TIMESTAMP = "timestamp/manifest.tsr"
+TSA_CHAIN = "timestamp/tsa-chain.pem"
+UNLISTED = {MANIFEST, SIGNATURE, SIGNATURE_BIN, SHA256SUMS, TIMESTAMP, TSA_CHAIN}
+
+# Alleged offences by report category (Spanish Penal Code), for the cover sheet. An
+# indication for the investigator, not a legal qualification.
+OFFENCES = {
+    "fake_images": [
+        ("189.1.d CP", "Pornografía infantil: imágenes realistas de menores (aunque sean falsas)"),
+        ("173.1 CP", "Delito contra la integridad moral"),
+    ],
+    "shared_group": [
+        ("197.7 CP", "Difusión de imágenes íntimas sin consentimiento (también reenviarlas)"),
+        ("189.1.a-b CP", "Difusión de material de abuso sexual infantil"),
+    ],
+    "sextortion": [("243 CP", "Extorsión (sextorsión)")],
+    "impersonation": [("172 ter.5 CP", "Uso de la imagen de una persona para acosarla")],
+    "other": [],
+}
+ADULT_OFFENCES = {"fake_images": [("173.1 CP", "Delito contra la integridad moral")]}
+CATEGORY_ES = {
+    "fake_images": "Creación de imágenes sexuales falsas",
+    "sextortion": "Exigencia de dinero o más imágenes, amenazas",
+    "shared_group": "Imágenes compartidas en un grupo o canal",
+    "impersonation": "Suplantación de identidad",
+    "other": "Otros hechos",
+}
+FILER_ES = {
+    "parent": "Madre, padre o tutor legal",
+    "young_person": "La propia persona menor",
+    "trusted_adult": "Otra persona adulta de confianza",
+}
+AGE_ES = {
+    "under_12": "menor de 12 años",
+    "12_13": "12 o 13 años",
+    "14_15": "14 o 15 años",
+    "16_17": "16 o 17 años",
+    "18_plus": "18 años o más",
+}
+REFERRAL_ES = {
+    "incibe_017": "INCIBE 017",
+    "aepd": "AEPD Canal Prioritario",
+    "policia_nacional": "Policía Nacional",
+    "guardia_civil": "Guardia Civil",
+    "fiscalia_menores": "Fiscalía de Menores",
+    "school": "Coordinador de bienestar del centro (LOPIVI)",
+    "social_services": "Servicios sociales / protección de menores",
+    "other": "Otro",
+}
+
+
+class BundleError(Exception):
+    """The bundle cannot be written; ``code`` says why (no personal data in it)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    files: list[Path]  # relative to out_dir, every file written
+    manifest_sha256: str
+    exhibit_count: int
+
+
+def _canonical(value) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _pretty(value) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def _kb(name: str, *parts) -> str:
+    """A stable CASE node id: the name and a UUIDv5 of its parts (CASE expects UUID tails)."""
+    return f"kb:{name}-{uuid.uuid5(uuid.NAMESPACE_URL, '|'.join(map(str, parts)))}"
+
+
+class _Writer:
+    """Writes bundle files, recording each one's SHA-256 and size as it goes."""
+
+    def __init__(self, root: Path, progress: Callable[[int, int], None] | None) -> None:
+        self.root = root
+        self.files: dict[str, tuple[str, int]] = {}
+        self.progress = progress
+        self.total = 0
+        self.done = 0
+        self._reported = 0
+
+    def bytes(self, rel: str, data: bytes) -> str:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        self.files[rel] = (digest, len(data))
+        return digest
+
+    def stream(
+        self, rel: str, chunks: Iterable[bytes], *, threaded: bool = False
+    ) -> tuple[str, int]:
+        """Write chunks to ``rel``, hashing them; with ``threaded``, hashing and writing
+        run on a helper thread (both release the GIL) while this one decrypts."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = 0
+        with open(path, "wb", buffering=0) as out:
+            sink = _WriterThread(out) if threaded else _Sink(out)
+            try:
+                for chunk in chunks:
+                    sink.write(chunk)
+                    size += len(chunk)
+                    self.advance(len(chunk))
+                digest = sink.hexdigest()
+            finally:
+                sink.close()
+        self.files[rel] = (digest, size)
+        return digest, size
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.progress and (self.done - self._reported >= PROGRESS_STEP):
+            self._reported = self.done
+            self.progress(self.done, self.total)
+
+
+class _Sink:
+    """Hash and write each chunk, in this thread."""
+
+    def __init__(self, out) -> None:
+        self._out = out
+        self._sha = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self._sha.update(chunk)
+        self._out.write(chunk)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        pass
+
+
+class _WriterThread(_Sink):
+    """SHA-256 and the write on a helper thread, fed through a short queue (at most 32
+    chunks, 2 MiB, behind).
+
+    Exports are bound by SHA-256, AES-GCM and the write. hashlib and file writes
+    release the GIL, so on two cores they overlap the decryption in the caller's
+    thread. Chunks must not be reused by the caller (the vault yields fresh bytes).
+    A write error stops the helper and is raised by ``hexdigest()``.
+    """
+
+    def __init__(self, out) -> None:
+        super().__init__(out)
+        self._queue: queue.Queue = queue.Queue(32)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="bundle-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    super().write(chunk)
+                except BaseException as exc:  # reported by hexdigest()
+                    self._error = exc
+
+    def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+# --- what the case holds --------------------------------------------------------------
+
+
+def _safe_ext(filename: str) -> str:
+    ext = Path(filename).suffix.lower()
+    return ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else ".bin"
+
+
+def _stored_by(blob_ids: list[uuid.UUID]) -> dict[uuid.UUID, AuditEvent]:
+    events = AuditEvent.objects.filter(object_id__in=blob_ids, event="blob.stored")
+    return {e.object_id: e for e in events}
+
+
+def _how_obtained(context_file: ContextFile, event: AuditEvent | None) -> tuple[str, str]:
+    if context_file.from_family:
+        how = "uploaded by the family through Amparo's report or status page (browser upload)"
+    else:
+        how = "uploaded by support-group staff in Amparo (browser upload)"
+    who = ""
+    if event is not None:
+        who = f"{event.actor_ref} ({event.actor_role})" if event.actor_role else event.actor_ref
+    return how, who
+
+
+def _exhibits(case: Case) -> tuple[list[dict], list[ContextFile]]:
+    """One manifest row per item, numbered E001…: context files, fingerprints, locations."""
+    files = list(case.files.select_related("blob").order_by("created_at", "id"))
+    stored = _stored_by([f.blob.uuid for f in files])
+    rows: list[dict] = []
+    number = 0
+    for context_file in files:
+        number += 1
+        blob = context_file.blob
+        how, who = _how_obtained(context_file, stored.get(blob.uuid))
+        filename = blob.filename() if blob.state == Blob.State.STORED else ""
+        if blob.state == Blob.State.DESTROYED:
+            status, path = "destroyed before export (only its hashes remain)", ""
+        elif blob.is_sealed:
+            status, path = "sealed original: travels separately, encrypted to the unit's key", ""
+        else:
+            status, path = "included", f"files/E{number:03d}{_safe_ext(filename)}"
+        rows.append(
+            {
+                "exhibit": f"E{number:03d}",
+                "kind": "context_file",
+                "original_filename": filename,
+                "type": blob.content_type,
+                "type_note": "as declared by the sender's browser, not verified",
+                "size": blob.size,
+                "sha256": blob.sha256,
+                "md5_matching_aid": blob.md5,
+                "pdq_matching_aid": blob.pdq_hash,
+                "how_obtained": how,
+                "obtained_at_utc": _utc(blob.created_at),
+                "obtained_by": who,
+                "source_url": "",
+                "source_platform": "",
+                "source_account": "",
+                "metadata_summary": blob.metadata() if blob.state == Blob.State.STORED else {},
+                "status": status,
+                "path": path,
+                "_file": context_file,
+            }
+        )
+    for fp in case.fingerprints.order_by("created_at", "id"):
+        number += 1
+        rows.append(
+            {
+                "exhibit": f"E{number:03d}",
+                "kind": "fingerprint",
+                "original_filename": "",
+                "type": fp.media,
+                "type_note": "the file stayed on the family's device; only its hashes exist here",
+                "size": fp.size,
+                "sha256": fp.sha256,
+                "md5_matching_aid": fp.md5,
+                "pdq_matching_aid": fp.pdq,
+                "how_obtained": "hashes computed in the family's browser from the file on their "
+                "device (SHA-256 and MD5 with WebCrypto/JS, PDQ " + (fp.pdq_version or "n/a") + ")",
+                "obtained_at_utc": _utc(fp.created_at),
+                "obtained_by": "family",
+                "source_url": "",
+                "source_platform": "",
+                "source_account": "",
+                "metadata_summary": {"pdq_quality": fp.pdq_quality} if fp.pdq else {},
+                "status": "hashes only (never the image)",
+                "path": "",
+            }
+        )
+    for location in case.locations.order_by("created_at", "id"):
+        number += 1
+        rows.append(
+            {
+                "exhibit": f"E{number:03d}",
+                "kind": f"location_{location.kind}",
+                "original_filename": "",
+                "type": "",
+                "type_note": "",
+                "size": None,
+                "sha256": "",
+                "md5_matching_aid": "",
+                "pdq_matching_aid": "",
+                "how_obtained": "given by the family in the report (normalised address)",
+                "obtained_at_utc": _utc(location.created_at),
+                "obtained_by": "family",
+                "source_url": location.value,
+                "source_platform": location.platform,
+                "source_account": "",
+                "metadata_summary": {},
+                "status": "reference only",
+                "path": "",
+            }
+        )
+    return rows, files
+
+
+def _public_row(row: dict) -> dict:
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+CSV_COLUMNS = [
+    "exhibit",
+    "kind",
+    "original_filename",
+    "type",
+    "size",
+    "sha256",
+    "md5_matching_aid",
+    "pdq_matching_aid",
+    "how_obtained",
+    "obtained_at_utc",
+    "obtained_by",
+    "source_url",
+    "source_platform",
+    "source_account",
+    "metadata_summary",
+    "status",
+    "path",
+]
+
+
+def _manifest_csv(rows: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values = []
+        for column in CSV_COLUMNS:
+            value = row[column]
+            if isinstance(value, dict):
+                value = json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+            values.append("" if value is None else str(value))
+        writer.writerow(values)
+    return out.getvalue().encode("utf-8")
+
+
+# --- logs ----------------------------------------------------------------------------
+
+
+def _optional_model(app_label: str, *names: str):
+    """A model another branch may or may not have built yet: read defensively."""
+    for name in names:
+        try:
+            return apps.get_model(app_label, name)
+        except LookupError:
+            continue
+    return None
+
+
+def _plain_rows(model, case: Case) -> list[dict] | None:
+    """Every concrete field of the case's rows, decrypting `EncryptedText` columns by name."""
+    try:
+        queryset = model.objects.filter(case=case).order_by("pk")
+        rows = []
+        for obj in queryset:
+            row = {}
+            for field in obj._meta.concrete_fields:
+                if field.name in {"id", "case"}:
+                    continue
+                if field.name.endswith("_sealed"):
+                    plain = field.name.removesuffix("_sealed")
+                    value = getattr(obj, plain, None)
+                    row[plain] = value if isinstance(value, str | dict | list) else ""
+                    continue
+                value = getattr(obj, field.attname)
+                if isinstance(value, bytes | memoryview):
+                    continue
+                row[field.attname] = (
+                    value if isinstance(value, int | bool | type(None)) else str(value)
+                )
+            rows.append(row)
+        return rows
+    except (FieldError, ValueError, TypeError):
+        return None
+
+
+def _takedown_log(case: Case) -> dict:
+    notice = _optional_model("takedowns", "Notice")
+    rows = _plain_rows(notice, case) if notice is not None else None
+    if rows is None:
+        return {"takedowns": [], "note": "no takedown log exists in this installation"}
+    return {"takedowns": rows}
+
+
+def _referrals_log(case: Case) -> dict:
+    support = []
+    for referral in case.referrals.select_related("by").order_by("on", "id"):
+        support.append(
+            {
+                "uuid": str(referral.uuid),
+                "to": referral.to,
+                "to_es": REFERRAL_ES.get(referral.to, referral.to),
+                "on": referral.on.isoformat(),
+                "by_role": referral.by.role if referral.by else "",
+                "by": f"membership:{referral.by.uuid}" if referral.by else "",
+                "external_reference": referral.reference,
+                "outcome": referral.outcome,
+                "recorded_at_utc": _utc(referral.created_at),
+            }
+        )
+    police_model = _optional_model("police", "Referral", "PoliceReferral", "CaseReferral")
+    police = _plain_rows(police_model, case) if police_model is not None else None
+    return {"support_referrals": support, "police_referrals": police or []}
+
+
+def _consent_log(case: Case) -> dict:
+    return {
+        "consents": [
+            {
+                "uuid": str(c.uuid),
+                "kind": c.kind,
+                "given": c.given,
+                "given_by": c.given_by,
+                "recorded_at_utc": _utc(c.created_at),
+            }
+            for c in case.consents.order_by("created_at", "id")
+        ],
+        "note": "append-only: the newest record per kind is the one in force",
+    }
+
+
+def _suspects(case: Case) -> dict:
+    return {
+        "RESTRICTED": (
+            "RESTRINGIDO. Identificadores de posibles autores, que pueden ser menores de "
+            "edad y gozan de la presunción de inocencia. Uso exclusivo de la unidad "
+            "investigadora; no difundir ni adjuntar a comunicaciones con terceros."
+        ),
+        "identifiers": [
+            {
+                "uuid": str(i.uuid),
+                "kind": i.kind,
+                "platform": i.platform,
+                "value": i.value,
+                "is_demanding_party": i.is_demanding_party,
+                "given_by_family_at_utc": _utc(i.created_at),
+            }
+            for i in case.identifiers.order_by("created_at", "id")
+        ],
+    }
+
+
+# --- custody log and anchors --------------------------------------------------------------
+
+
+def _case_object_ids(case: Case, files: list[ContextFile]) -> set[uuid.UUID]:
+    ids = {case.uuid}
+    blob_ids = [f.blob.uuid for f in files]
+    ids.update(blob_ids)
+    ids.update(Blob.objects.filter(parent__uuid__in=blob_ids).values_list("uuid", flat=True))
+    ids.update(case.referrals.values_list("uuid", flat=True))
+    for label, names in (("takedowns", ("Notice",)), ("police", ("Referral", "PoliceReferral"))):
+        model = _optional_model(label, *names)
+        if model is not None:
+            with contextlib.suppress(FieldError, ValueError, TypeError):
+                ids.update(model.objects.filter(case=case).values_list("uuid", flat=True))
+    return ids
+
+
+def _write_custody(w: _Writer, ids: set[uuid.UUID], anchor: AuditAnchor) -> dict:
+    """custody/chain.jsonl: every link of the audit chain from the case's first event to
+    the anchor signed for this export — the case's events in full, other events as
+    their hashes only (they belong to other cases) — plus a readable CSV and the anchors.
+    """
+    first = (
+        AuditEvent.objects.filter(object_id__in=ids, id__lte=anchor.seq)
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if first is None:
+        first = anchor.seq
+    csv_out = io.StringIO()
+    table = csv.writer(csv_out, lineterminator="\r\n")
+    table.writerow(
+        ["seq", "when_utc", "actor", "role", "event", "object_type", "object_id", "details"]
+    )
+    counts = {"links": 0, "case_events": 0}
+
+    def lines():
+        span = AuditEvent.objects.filter(id__gte=first, id__lte=anchor.seq).order_by("id")
+        for event in span.iterator(chunk_size=2000):
+            link = {"seq": event.id, "prev_hash": event.prev_hash, "hash": event.hash}
+            if event.object_id in ids:
+                fields = audit_fields(event)
+                link["event"] = fields
+                counts["case_events"] += 1
+                table.writerow(
+                    [
+                        event.id,
+                        fields["created_at"],
+                        fields["actor_ref"],
+                        fields["actor_role"],
+                        fields["event"],
+                        fields["object_type"],
+                        fields["object_id"],
+                        json.dumps(fields["data"], sort_keys=True) if fields["data"] else "",
+                    ]
+                )
+            counts["links"] += 1
+            yield _canonical(link) + b"\n"
+
+    w.stream("custody/chain.jsonl", lines())
+    w.bytes("custody/custody.csv", csv_out.getvalue().encode())
+    public = keys.signing_public_key()
+    anchor_rows = [
+        {
+            "seq": a.seq,
+            "head_hash": a.head_hash,
+            "signed_at": anchors.format_time(a.signed_at),
+            "signature": a.signature,
+            "key_id": a.key_id,
+        }
+        for a in AuditAnchor.objects.filter(seq__gte=first, seq__lte=anchor.seq).order_by("seq")
+    ]
+    w.bytes(
+        "custody/anchors.json",
+        _pretty(
+            {
+                "algorithm": "Ed25519",
+                "message": "UTF-8 lines joined by \\n: 'amparo-audit-anchor/v1', seq, "
+                "head_hash, signed_at",
+                "public_key": crypto.public_key_to_b64(public),
+                "key_id": keys.signing_key_id(public),
+                "anchors": anchor_rows,
+            }
+        ),
+    )
+    return {
+        "first_seq": first,
+        "head_seq": anchor.seq,
+        "head_hash": anchor.head_hash,
+        "links": counts["links"],
+        "case_events": counts["case_events"],
+        "hash_rule": "hash = SHA-256(prev_hash + '\\n' + JSON(event, keys sorted, "
+        "separators ',' ':', ASCII escapes))",
+    }
+
+
+# --- CASE/UCO and VICS ------------------------------------------------------------------
+
+CASE_CONTEXT = {
+    "kb": "http://example.org/kb/",
+    "case-investigation": "https://ontology.caseontology.org/case/investigation/",
+    "uco-action": "https://ontology.unifiedcyberontology.org/uco/action/",
+    "uco-core": "https://ontology.unifiedcyberontology.org/uco/core/",
+    "uco-identity": "https://ontology.unifiedcyberontology.org/uco/identity/",
+    "uco-observable": "https://ontology.unifiedcyberontology.org/uco/observable/",
+    "uco-tool": "https://ontology.unifiedcyberontology.org/uco/tool/",
+    "uco-types": "https://ontology.unifiedcyberontology.org/uco/types/",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+}
+
+
+def _hash_node(owner: str, method: str, value: str) -> dict:
+    return {
+        "@id": _kb(f"hash-{method.lower()}", owner, method),
+        "@type": "uco-types:Hash",
+        "uco-types:hashMethod": method,
+        "uco-types:hashValue": {"@type": "xsd:hexBinary", "@value": value},
+    }
+
+
+def _case_jsonld(case: Case, rows: list[dict], requested_by: Membership, now: datetime) -> dict:
+    tool = _kb("tool-amparo", APP_VERSION)
+    exporter = _kb("identity", "membership", requested_by.uuid)
+    family = _kb("identity", "family", case.uuid)
+    graph: list[dict] = [
+        {"@id": tool, "@type": "uco-tool:Tool", "uco-core:name": "Amparo",
+         "uco-tool:version": APP_VERSION},
+        {"@id": exporter, "@type": "uco-identity:Identity",
+         "uco-core:name": f"{requested_by.get_role_display()} (membership {requested_by.uuid})"},
+        {"@id": family, "@type": "uco-identity:Identity",
+         "uco-core:name": "reporting family (pseudonymous)"},
+    ]  # fmt: skip
+    objects = []
+    exhibit_nodes = []
+    for row in rows:
+        owner = f"{case.uuid}|{row['exhibit']}"
+        if row["kind"].startswith("location"):
+            node_id = _kb(f"url-{row['exhibit']}", owner)
+            graph.append(
+                {
+                    "@id": node_id,
+                    "@type": "uco-observable:URL",
+                    "uco-core:hasFacet": [
+                        {
+                            "@id": _kb("url-facet", owner),
+                            "@type": "uco-observable:URLFacet",
+                            "uco-observable:fullValue": row["source_url"],
+                        }
+                    ],
+                }
+            )
+        else:
+            node_id = _kb(f"exhibit-{row['exhibit']}", owner)
+            facets = []
+            if row["kind"] == "context_file":
+                file_facet = {
+                    "@id": _kb("file-facet", owner),
+                    "@type": "uco-observable:FileFacet",
+                    "uco-observable:fileName": row["original_filename"] or row["exhibit"],
+                }
+                if row["size"] is not None:
+                    file_facet["uco-observable:sizeInBytes"] = row["size"]
+                facets.append(file_facet)
+            hashes = [_hash_node(owner, "SHA256", row["sha256"])]
+            if row["md5_matching_aid"]:
+                hashes.append(_hash_node(owner, "MD5", row["md5_matching_aid"]))
+            content = {
+                "@id": _kb("content-facet", owner),
+                "@type": "uco-observable:ContentDataFacet",
+                "uco-observable:hash": hashes,
+            }
+            if row["type"] and row["kind"] == "context_file":
+                content["uco-observable:mimeType"] = row["type"]
+            if row["size"] is not None and row["kind"] == "fingerprint":
+                content["uco-observable:sizeInBytes"] = row["size"]
+            facets.append(content)
+            graph.append(
+                {"@id": node_id, "@type": "uco-observable:File", "uco-core:hasFacet": facets}
+            )
+        provenance = _kb(f"provenance-{row['exhibit']}", owner)
+        action = _kb(f"action-intake-{row['exhibit']}", owner)
+        graph.append(
+            {
+                "@id": provenance,
+                "@type": "case-investigation:ProvenanceRecord",
+                "case-investigation:exhibitNumber": row["exhibit"],
+                "uco-core:description": row["how_obtained"],
+                "uco-core:object": [{"@id": node_id}],
+            }
+        )
+        intake = {
+            "@id": action,
+            "@type": "case-investigation:InvestigativeAction",
+            "uco-core:name": row["how_obtained"],
+            "uco-action:performer": {"@id": family},
+            "uco-action:instrument": {"@id": tool},
+            "uco-action:result": [{"@id": node_id}, {"@id": provenance}],
+        }
+        if row["obtained_at_utc"]:
+            intake["uco-action:startTime"] = {
+                "@type": "xsd:dateTime",
+                "@value": row["obtained_at_utc"],
+            }
+        graph.append(intake)
+        objects += [{"@id": node_id}, {"@id": provenance}, {"@id": action}]
+        exhibit_nodes.append({"@id": node_id})
+    export_action = _kb("action-export", case.uuid, _utc(now))
+    graph.append(
+        {
+            "@id": export_action,
+            "@type": "case-investigation:InvestigativeAction",
+            "uco-core:name": "case file exported for the police",
+            "uco-action:startTime": {"@type": "xsd:dateTime", "@value": _utc(now)},
+            "uco-action:performer": {"@id": exporter},
+            "uco-action:instrument": {"@id": tool},
+            "uco-action:object": exhibit_nodes,
+        }
+    )
+    objects.append({"@id": export_action})
+    graph.insert(
+        0,
+        {
+            "@id": _kb(f"investigation-{case.reference}", case.uuid),
+            "@type": "case-investigation:Investigation",
+            "uco-core:name": case.reference,
+            "uco-core:object": objects,
+        },
+    )
+    return {"@context": CASE_CONTEXT, "@graph": graph}
+
+
+def _vics(case: Case, rows: list[dict]) -> bytes:
+    entries = [
+        vics.HashEntry(
+            media_id=row["exhibit"],
+            md5=row["md5_matching_aid"],
+            sha256=row["sha256"],
+            pdq=row["pdq_matching_aid"],
+            pdq_quality=row["metadata_summary"].get("pdq_quality"),
+        )
+        for row in rows
+        if row["kind"] == "fingerprint"
+    ]
+    document = vics.case_set(
+        case_id=str(case.uuid),
+        case_number=case.reference,
+        entries=entries,
+        organisation=case.organisation.name,
+        application_version=APP_VERSION,
+    )
+    return vics.dumps(document)
+
+
+# --- cover sheet ---------------------------------------------------------------------
+
+
+def offences_for(case: Case) -> list[tuple[str, str]]:
+    """Alleged offences (article, description) for the case's categories, without repeats."""
+    adult = case.age_band == "18_plus"
+    seen, out = set(), []
+    for category in case.categories:
+        table = ADULT_OFFENCES if adult else OFFENCES
+        candidates = table.get(category, OFFENCES.get(category, []))
+        if adult and category == "shared_group":
+            candidates = [OFFENCES["shared_group"][0]]
+        for article, text in candidates:
+            if article not in seen:
+                seen.add(article)
+                out.append((article, text))
+    return out
+
+
+def _external_references(referrals: dict, takedowns: dict) -> list[str]:
+    refs = []
+    for r in referrals["support_referrals"]:
+        if r["external_reference"]:
+            label = "Atestado" if r["to"] in {"policia_nacional", "guardia_civil"} else r["to_es"]
+            refs.append(f"{label}: {r['external_reference']} ({r['on']})")
+    for notice in takedowns["takedowns"]:
+        for key in ("ticket", "platform_ticket", "external_reference", "platform_reference"):
+            if notice.get(key):
+                refs.append(f"Ticket de plataforma {notice.get('platform', '')}: {notice[key]}")
+    return refs
+
+
+def _cover_pdf(
+    case: Case, rows, referrals, takedowns, suspects, purpose, requested_by, now
+) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(f"Expediente {case.reference}")
+    pdf.set_creator("Amparo")
+    pdf.set_creation_date(now)
+    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.add_page()
+    width = pdf.epw
+
+    def heading(text):
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.multi_cell(width, 7, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 10)
+
+    def line(text):
+        pdf.multi_cell(width, 5.5, text, new_x="LMARGIN", new_y="NEXT")
+
+    pdf.set_font("DejaVu", "B", 16)
+    pdf.multi_cell(
+        width, 9, "Expediente para la policía — Hoja de portada", new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.set_font("DejaVu", "", 10)
+    line(f"Referencia del caso: {case.reference}")
+    line(f"Organización de apoyo: {case.organisation.name}")
+    line(f"Generado (UTC): {_utc(now)} por {requested_by.get_role_display()} "
+         f"(membresía {requested_by.uuid})")  # fmt: skip
+    line(f"Finalidad declarada: {purpose}")
+
+    heading("Referencias externas")
+    refs = _external_references(referrals, takedowns)
+    for ref in refs or ["Ninguna registrada (atestado, AEPD, tickets de plataformas)."]:
+        line(f"• {ref}")
+
+    heading("Hechos denunciados y posibles delitos (orientativo)")
+    for category in case.categories:
+        line(f"• {CATEGORY_ES.get(category, category)}")
+    for article, text in offences_for(case) or [("—", "A valorar por la autoridad")]:
+        line(f"  Art. {article}: {text}")
+    line("La calificación jurídica corresponde a la policía, la fiscalía y los tribunales.")
+
+    heading("Víctima (seudonimizada)")
+    victim = "V-" + hashlib.sha256(f"victim|{case.uuid}".encode()).hexdigest()[:8].upper()
+    line(f"{victim}: edad {AGE_ES.get(case.age_band, case.age_band)}. "
+         "Su identidad la facilita la organización de apoyo a petición de la unidad.")  # fmt: skip
+    heading("Persona que informa")
+    line(FILER_ES.get(case.filer_role, case.filer_role) + " (sin nombre en este expediente).")
+
+    heading("Fechas")
+    line(f"Denuncia recibida en Amparo (UTC): {_utc(case.created_at)}")
+    if case.first_response_at:
+        line(f"Primera respuesta de la organización (UTC): {_utc(case.first_response_at)}")
+    dated = sorted(r["obtained_at_utc"] for r in rows if r["obtained_at_utc"])
+    if dated:
+        line(f"Pruebas obtenidas entre {dated[0]} y {dated[-1]} (UTC)")
+
+    heading("Relato de la familia")
+    line(case.narrative or "(sin relato escrito)")
+
+    heading("Lista de pruebas")
+    for row in rows:
+        what = row["original_filename"] or row["source_url"] or row["kind"]
+        digest = f" SHA-256 {row['sha256']}" if row["sha256"] else ""
+        line(f"{row['exhibit']} · {row['kind']} · {what}{digest} · {row['status']}")
+    line(
+        "Nunca se incluye la imagen falsa: de ella solo existen sus huellas (SHA-256, MD5 y PDQ), "
+        "en manifest.json y fingerprints.vics.json."
+    )
+    heading("Hoja restringida")
+    line(f"restricted/suspects.json: {len(suspects['identifiers'])} identificadores de posibles "
+         "autores, que pueden ser menores. Acceso restringido.")  # fmt: skip
+    heading("Verificación")
+    line("Cada archivo figura con su SHA-256 en manifest.json, firmado con Ed25519 (SIGNATURE). "
+         "Compruébelo con: python verify_bundle.py <carpeta> --public-key <clave>, o con "
+         "sha256sum -c SHA256SUMS y openssl (instrucciones en VERIFY.txt).")  # fmt: skip
+    return bytes(pdf.output())
+
+
+VERIFY_TEXT = """\
+Verificación de este expediente / Verifying this case file
+===========================================================
+
+1. Con la herramienta / With the tool (needs Python and the `cryptography` package):
+
+   python verify_bundle.py . --public-key signature/signing-key.pem
+
+   Compare the key id it prints ({key_id}) with the one the support group
+   publishes (Django admin, README). It checks every file against the manifest,
+   the signature, the custody chain and its signed anchors, and the timestamp.
+
+2. Sin la herramienta / Without it (coreutils + OpenSSL 3):
+
+   sha256sum -c SHA256SUMS
+   openssl dgst -sha256 -binary manifest.json > /tmp/manifest.sha256
+   openssl pkeyutl -verify -pubin -inkey signature/signing-key.pem -rawin \\
+       -in /tmp/manifest.sha256 -sigfile signature/manifest.sig
+   # timestamp, when present:
+   openssl ts -verify -data manifest.json -in timestamp/manifest.tsr \\
+       -CAfile timestamp/tsa-chain.pem
+
+   SHA256SUMS must list exactly the files of manifest.json plus manifest.json.
+"""
+
+
+# --- signature and timestamp ---------------------------------------------------------------
+
+
+def _timestamp(manifest: bytes) -> bytes:
+    """Ask the configured RFC 3161 authority for a timestamp over the manifest's bytes.
+
+    The response is checked (status, our nonce, the imprint, the signature up to the
+    configured chain) before it goes into the bundle.
+    """
+    from cryptography import x509
+    from rfc3161_client import TimestampRequestBuilder, VerifierBuilder, decode_timestamp_response
+
+    request = (
+        TimestampRequestBuilder()
+        .data(manifest)
+        .nonce(nonce=True)
+        .cert_request(cert_request=True)
+        .build()
+    )
+    http = urllib.request.Request(  # noqa: S310 - an operator-configured https URL
+        settings.AMPARO_TSA_URL,
+        data=request.as_bytes(),
+        headers={"Content-Type": "application/timestamp-query"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(http, timeout=settings.AMPARO_TSA_TIMEOUT) as reply:  # noqa: S310
+            body = reply.read(1024 * 1024)
+    except OSError as exc:
+        raise BundleError("tsa-unreachable", type(exc).__name__) from None
+    try:
+        response = decode_timestamp_response(body)
+        chain = x509.load_pem_x509_certificates(Path(settings.AMPARO_TSA_CHAIN_FILE).read_bytes())
+        builder = VerifierBuilder().nonce(request.nonce)
+        for cert in chain:
+            if cert.issuer == cert.subject:
+                builder = builder.add_root_certificate(cert)
+            else:
+                builder = builder.add_intermediate_certificate(cert)
+        builder.build().verify_message(response, manifest)
+    except Exception as exc:  # any malformed or unverifiable reply is refused alike
+        raise BundleError("tsa-invalid", type(exc).__name__) from None
+    return body
+
+
+def write_bundle(
+    *,
+    case: Case,
+    out_dir: Path,
+    purpose: str,
+    requested_by: Membership,
+    progress: Callable[[int, int], None] | None = None,
+) -> BundleResult:
+    """Write the whole police bundle for ``case`` into the empty directory ``out_dir``.
+
+    Raises ``BundleError`` when a context file no longer matches the SHA-256 recorded
+    at intake, or the timestamp authority fails; the caller discards ``out_dir``.
+    Each context file copied is a ``blob.exported`` custody event by ``requested_by``.
+    """
+    out_dir = Path(out_dir)
+    if any(out_dir.iterdir()):
+        raise BundleError("not-empty", "out_dir must be an empty directory")
+    now = datetime.now(UTC)
+    w = _Writer(out_dir, progress)
+    rows, files = _exhibits(case)
+    w.total = sum(r["size"] or 0 for r in rows if r["path"])
+
+    # The anchor first: the custody log runs up to a head signed for this export.
+    anchor = anchors.sign_head()
+    if anchor is None:
+        raise BundleError("empty-audit-log")
+    custody = _write_custody(w, _case_object_ids(case, files), anchor)
+
+    actor = staff_actor(requested_by)
+    for row in rows:
+        if not row["path"]:
+            continue
+        blob = row["_file"].blob
+        stream = vault_services.open_blob(
+            blob, actor=actor, purpose="export", organisation_id=case.organisation.uuid
+        )
+        try:
+            digest, size = w.stream(row["path"], stream, threaded=True)
+        except crypto.IntegrityError:
+            (out_dir / row["path"]).unlink(missing_ok=True)
+            raise BundleError("file-integrity", row["exhibit"]) from None
+        finally:
+            stream.close()
+        if digest != blob.sha256 or size != blob.size:
+            (out_dir / row["path"]).unlink(missing_ok=True)
+            raise BundleError("file-hash-mismatch", row["exhibit"])
+
+    public_rows = [_public_row(r) for r in rows]
+    takedowns, referrals = _takedown_log(case), _referrals_log(case)
+    suspects = _suspects(case)
+    w.bytes("manifest.csv", _manifest_csv(public_rows))
+    w.bytes("logs/takedowns.json", _pretty(takedowns))
+    w.bytes("logs/referrals.json", _pretty(referrals))
+    w.bytes("logs/consents.json", _pretty(_consent_log(case)))
+    w.bytes("restricted/suspects.json", _pretty(suspects))
+    w.bytes("case.jsonld", _pretty(_case_jsonld(case, public_rows, requested_by, now)))
+    w.bytes("fingerprints.vics.json", _vics(case, public_rows))
+    w.bytes(
+        "cover.pdf",
+        _cover_pdf(case, public_rows, referrals, takedowns, suspects, purpose, requested_by, now),
+    )
+    public = keys.signing_public_key()
+    w.bytes("signature/signing-key.pem", _public_pem(public))
+    w.bytes("VERIFY.txt", VERIFY_TEXT.format(key_id=keys.signing_key_id(public)).encode())
+
+    manifest = {
+        "format": FORMAT,
+        "generator": f"Amparo {APP_VERSION}",
+        "generated_at_utc": _utc(now),
+        "case": {"reference": case.reference, "uuid": str(case.uuid)},
+        "organisation": case.organisation.name,
+        "purpose": purpose,
+        "requested_by": {"membership": str(requested_by.uuid), "role": requested_by.role},
+        "signing_key": {
+            "algorithm": "Ed25519",
+            "key_id": keys.signing_key_id(public),
+            "public_key": crypto.public_key_to_b64(public),
+        },
+        "timestamp": {"requested": bool(settings.AMPARO_TSA_URL), "path": TIMESTAMP},
+        "custody": custody,
+        "exhibits": public_rows,
+        "files": [
+            {"path": path, "sha256": digest, "size": size}
+            for path, (digest, size) in sorted(w.files.items())
+        ],
+        "restricted_files": ["restricted/suspects.json"],
+        "never_included": "the fake image itself: only its fingerprints exist in Amparo",
+    }
+    manifest_bytes = _pretty(manifest)
+    manifest_sha256 = w.bytes(MANIFEST, manifest_bytes)
+    digest = bytes.fromhex(manifest_sha256)
+    signature = crypto.sign(keys.signing_key(), digest)
+    w.bytes(SIGNATURE_BIN, signature)
+    w.bytes(
+        SIGNATURE,
+        _pretty(
+            {
+                "algorithm": "Ed25519",
+                "signed_message": "the 32-byte SHA-256 digest of manifest.json",
+                "manifest_sha256": manifest_sha256,
+                "signature": signature.hex(),
+                "key_id": keys.signing_key_id(public),
+                "public_key": crypto.public_key_to_b64(public),
+            }
+        ),
+    )
+    if settings.AMPARO_TSA_URL:
+        w.bytes(TIMESTAMP, _timestamp(manifest_bytes))
+        w.bytes(TSA_CHAIN, Path(settings.AMPARO_TSA_CHAIN_FILE).read_bytes())
+    sums = [f"{w.files[p][0]}  {p}\n" for p in sorted(w.files) if p not in UNLISTED - {MANIFEST}]
+    w.bytes(SHA256SUMS, "".join(sums).encode())
+    if progress:
+        progress(w.total, w.total)
+    return BundleResult(
+        files=[Path(p) for p in sorted(w.files)],
+        manifest_sha256=manifest_sha256,
+        exhibit_count=len(rows),
+    )
+
+
+def _public_pem(public: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(public).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
