@@ -5,3 +5,25 @@ from django.utils.translation import gettext_lazy as _
 class TakedownsConfig(AppConfig):
     name = "takedowns"
     verbose_name = _("Takedowns")
+
+    def ready(self):
+        # Support's pages never import this app: it registers what it adds to them.
+        from support import extensions
+
+        from . import selectors
+
+        extensions.register_case_panel(
+            extensions.CasePanel(
+                slug="takedowns",
+                label=_("Takedowns"),
+                template="takedowns/panel.html",
+                context=selectors.panel,
+                order=40,
+            )
+        )
+        extensions.register_case_urls(
+            extensions.CaseUrls(
+                prefix="takedowns", module="takedowns.case_urls", namespace="takedowns_case"
+            )
+        )
+        extensions.register_dashboard_figures(selectors.dashboard_figures)

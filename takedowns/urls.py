@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401 - the app's own routes go here
+from django.urls import path
+
+from . import views
 
 app_name = "takedowns"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("staff/o/<uuid:org>/takedowns/settings/", views.settings_page, name="settings"),
+]
