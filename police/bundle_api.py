@@ -3,8 +3,8 @@
 The export pipeline (`police.exports`) owns everything around the case file:
 who may ask, the task, the AES-256 ZIP, the one-time link. What goes *inside*
 the case file (cover PDF, manifest, custody log, signature…) is written by
-`police.bundle.write_bundle`, which this module imports lazily so the pipeline
-can be built and tested on its own; tests swap `write_bundle` for a small fake.
+`police.bundle.write_bundle`; this module is the seam, so the pipeline's tests can
+swap `write_bundle` for a small fake.
 
 Contract (keyword-only):
 
@@ -23,40 +23,20 @@ Contract (keyword-only):
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import bundle
+from .bundle import BundleResult
 
 Progress = Callable[[int, int], None]
 
-
-class BundleWriterMissing(RuntimeError):
-    """`police.bundle` is not installed: the case-file writer has not been merged."""
-
-
-@dataclass(frozen=True)
-class BundleResult:
-    """What the writer reports back; the ZIP packer itself walks `out_dir`."""
-
-    # SHA-256 (hex) of manifest.json, the file the signature covers.
-    manifest_sha256: str
-    # The files written, relative to out_dir (POSIX paths), in manifest order.
-    files: tuple[str, ...] = field(default_factory=tuple)
-    exhibits: int = 0
+__all__ = ["BundleResult", "write_bundle"]
 
 
 def write_bundle(
     *, case, out_dir: Path, purpose: str, requested_by, progress: Progress | None = None
 ) -> BundleResult:
-    # Only a missing module is "missing": an ImportError inside it must surface as is.
-    if importlib.util.find_spec("police.bundle") is None:
-        raise BundleWriterMissing(
-            "police.bundle is missing: the case-file writer (police/bundle.py) must be "
-            "installed before exports can run"
-        )
-    bundle = importlib.import_module("police.bundle")
     return bundle.write_bundle(
         case=case, out_dir=out_dir, purpose=purpose, requested_by=requested_by, progress=progress
     )

@@ -7,8 +7,24 @@ class TakedownsConfig(AppConfig):
     verbose_name = _("Takedowns")
 
     def ready(self):
-        from support.extensions import register_dashboard_figures
+        # Support's pages never import this app: it registers what it adds to them.
+        from support import extensions
 
-        from . import metrics
+        from . import metrics, selectors
 
-        register_dashboard_figures(metrics.dashboard_figures)
+        extensions.register_case_panel(
+            extensions.CasePanel(
+                slug="takedowns",
+                label=_("Takedowns"),
+                template="takedowns/panel.html",
+                context=selectors.panel,
+                order=40,
+            )
+        )
+        extensions.register_case_urls(
+            extensions.CaseUrls(
+                prefix="takedowns", module="takedowns.case_urls", namespace="takedowns_case"
+            )
+        )
+        extensions.register_dashboard_figures(selectors.dashboard_figures)
+        extensions.register_dashboard_figures(metrics.dashboard_figures)

@@ -340,3 +340,11 @@ def refusal_message(draft: Draft) -> str:
     if draft.refused == "not-eligible":
         return message % {"places": ", ".join(draft.route.eligible_jurisdictions)}
     return message
+
+
+def guard_message_for(notice, code: str) -> str:
+    """The guard's message for a saved notice (its route's extra demands)."""
+    if code == "extra_demands":
+        what = ", ".join(str(ELEMENT_LABELS[e]) for e in notice.route.extra_demands)
+        return str(GUARD_MESSAGES[code]) % {"what": what}
+    return str(GUARD_MESSAGES.get(code, ""))

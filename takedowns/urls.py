@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import pages
+from . import pages, views
 
 app_name = "takedowns"
 
 ORG = "staff/o/<uuid:org>/takedowns/"
 
 urlpatterns: list = [
+    path(ORG + "settings/", views.settings_page, name="settings"),
     # Follow-up pages (takedowns/pages.py): hash lists, metrics, transparency, re-checks,
     # overdue notices and their escalation.
     path(ORG + "hashes/", pages.hash_lists, name="hash-lists"),

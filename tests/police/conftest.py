@@ -145,8 +145,8 @@ def fake_write_bundle(*, case, out_dir, purpose, requested_by, progress=None):
     (out_dir / "custody.jsonl").write_text("{}\n")
     return bundle_api.BundleResult(
         manifest_sha256=hashlib.sha256(manifest).hexdigest(),
-        files=("manifest.json", "custody.jsonl", *(r["file"] for r in rows)),
-        exhibits=len(rows),
+        files=[Path("manifest.json"), Path("custody.jsonl"), *(Path(r["file"]) for r in rows)],
+        exhibit_count=len(rows),
     )
 
 

@@ -2,7 +2,6 @@
 write down the passphrase shown once, download the AES-256 ZIP once, within 24 h."""
 
 import hashlib
-import importlib.util
 import io
 import zipfile
 from datetime import timedelta
@@ -246,17 +245,6 @@ def test_running_the_task_twice_builds_once(built):
     tasks.build_export(**row.kwargs)  # a redelivery without its outbox row
     assert AuditEvent.objects.filter(event="police.export_building").count() == 1
     assert Export.objects.get(pk=export.pk).sha256 == export.sha256
-
-
-def test_without_the_bundle_writer_the_export_fails_with_a_clear_reason(
-    liaison_a, referral, case, export_root
-):
-    from police import bundle_api
-
-    if importlib.util.find_spec("police.bundle") is not None:
-        pytest.skip("police.bundle is installed")
-    with pytest.raises(bundle_api.BundleWriterMissing, match=r"police/bundle\.py"):
-        bundle_api.write_bundle(case=case, out_dir=export_root, purpose="x", requested_by=None)
 
 
 def test_a_withdrawn_referral_stops_a_queued_export(
