@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
-from support.services import ServiceError
 
+from support.events import ServiceError
 from support.http import origin
 from support.models import Role
 from support.permissions import get_case_for_user, get_membership_for_user
