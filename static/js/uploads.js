@@ -141,7 +141,9 @@
           return;
         }
         ready = true;
-        if (stepForm.requestSubmit) stepForm.requestSubmit(); else stepForm.submit();
+        // submit(), not requestSubmit(): the form was already validated when it was sent,
+        // and a second submit event would only come back here.
+        stepForm.submit();
       });
     });
   }

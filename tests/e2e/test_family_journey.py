@@ -206,7 +206,8 @@ def test_the_same_report_with_the_keyboard_only_in_english(
         "() => JSON.parse(document.querySelector('input[name=fingerprints]').value || '[]')"
         ".length === 1"
     )
-    tab_to(page, "main button[type=submit]")
+    # The evidence step has two forms: "send these files" and the step's Continue.
+    tab_to(page, "form[data-step-form] button[type=submit]")
     page.keyboard.press("Enter")
     page.wait_for_url(base + "/report/consent/")
     check_page()

@@ -208,7 +208,8 @@ def test_the_case_page_query_count_is_bounded(coordinator, case, django_assert_m
     for i in range(10):
         casework.add_note(actor=coordinator, case=case, body=f"n{i}", shared=False)
         casework.reply_to_family(actor=coordinator, case=case, body=f"m{i}")
-    with django_assert_max_num_queries(40):
+    # Support's own page plus the takedowns and police panels (support.extensions).
+    with django_assert_max_num_queries(50):
         assert client.get(url("case-detail", case)).status_code == 200
 
 

@@ -72,6 +72,8 @@ def route_values(org_x, org_admin, caseworker, coordinator):
         # Police routes (tests/police covers them with real referrals and exports).
         "referral": uuid.uuid4(),
         "export": uuid.uuid4(),
+        # Takedown notice routes (tests/takedowns covers them with real notices).
+        "notice": uuid.uuid4(),
     }
 
 
