@@ -11,6 +11,17 @@ from takedowns import builder, services
 from takedowns.models import Basis, Notice
 from tests.takedowns.helpers import location_on, make_case, route
 
+
+@pytest.fixture(autouse=True)
+def _english_staff(settings):
+    """The caseworker's words below are asserted in English; each notice is still
+    rendered in its recipient's language (the Spanish ones are checked in Spanish)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 pytestmark = pytest.mark.django_db
 
 

@@ -104,7 +104,7 @@ def test_the_case_caseworker_prepares_all_and_reviews_a_notice(case, facts, case
     ).content.decode()
     assert "https://telegram.org/dsa-report" in page
     assert "data-copy" in page
-    assert "more than the law requires" in page  # Telegram's name demand, flagged
+    assert "pide más de lo que exige la ley" in page  # Telegram's name demand, flagged
 
 
 def test_recording_a_web_form_submission_with_its_ticket(case, notice, coordinator):
@@ -124,7 +124,7 @@ def test_a_refusal_without_its_reason_is_refused_with_a_message(case, notice, co
         {"text": "No", "at": "2026-12-01", "outcome": "rejected", "reason": ""},
         follow=True,
     )
-    assert "Say why the platform refused" in response.content.decode()
+    assert "Indica por qué la ha rechazado la plataforma" in response.content.decode()
     notice.refresh_from_db()
     assert notice.state == "sent"
 
