@@ -26,5 +26,4 @@ class TakedownsConfig(AppConfig):
                 prefix="takedowns", module="takedowns.case_urls", namespace="takedowns_case"
             )
         )
-        extensions.register_dashboard_figures(selectors.dashboard_figures)
         extensions.register_dashboard_figures(metrics.dashboard_figures)

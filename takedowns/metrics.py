@@ -179,6 +179,11 @@ def dashboard_figures(*, membership) -> list:
     total, _per_platform = rejections(organisation=organisation, period=period)
     return [
         DashboardFigure(
+            label=_("Takedown notices open"),
+            value=Notice.objects.filter(organisation=organisation, state__in=OPEN_STATES).count(),
+            url=url,
+        ),
+        DashboardFigure(
             label=_("Median time to removal, last 12 months (hours)"),
             value="—" if median is None else median,
             url=url,

@@ -8,12 +8,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from support.extensions import DashboardFigure
 from support.models import Role
 
 from . import builder, services
 from .channels import MANUAL_CHANNELS
-from .models import OPEN_STATES, Channel, HashProgramme, Notice, NoticeState
+from .models import Channel, HashProgramme, Notice, NoticeState
 from .registry import suggest, visible_routes
 
 N = NoticeState
@@ -180,18 +179,6 @@ def family_notice_lines(case) -> list[dict]:
             }
         )
     return lines
-
-
-def dashboard_figures(*, membership) -> list[DashboardFigure]:
-    if membership.role not in (Role.COORDINATOR, Role.CASEWORKER):
-        return []
-    notices = Notice.objects.filter(organisation=membership.organisation)
-    open_count = notices.filter(state__in=OPEN_STATES).count()
-    late = notices.filter(state__in=OPEN_STATES, deadline_at__lt=timezone.now()).count()
-    return [
-        DashboardFigure(label=gettext_lazy("Takedown notices open"), value=open_count),
-        DashboardFigure(label=gettext_lazy("Takedown notices past their deadline"), value=late),
-    ]
 
 
 def notice_url(notice: Notice, name: str = "notice") -> str:

@@ -173,3 +173,14 @@ def test_escalation_needs_a_post_and_a_sign_in(org_x, coordinator, overdue):
     url = _url("escalate", org_x, notice=overdue.uuid)
     assert client_for(coordinator).get(url).status_code == 405
     assert Client().post(url, {"rung": "hotline"}).url.startswith(reverse("account_login"))
+
+
+def test_the_dashboard_shows_each_takedown_figure_once(coordinator, org_x, overdue):
+    response = client_for(coordinator).get(
+        reverse("support:dashboard", kwargs={"org": org_x.uuid}), HTTP_ACCEPT_LANGUAGE="en"
+    )
+    figures = [str(row.label) for row in response.context["figures"]]
+    assert len(figures) == len(set(figures))
+    values = {str(row.label): row.value for row in response.context["figures"]}
+    assert values["Takedown notices open"] == 1
+    assert values["Takedown notices past their deadline"] == 1
