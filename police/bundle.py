@@ -23,7 +23,6 @@ recorded at intake; the custody log is read in batches and written line by line.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
@@ -39,17 +38,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import FieldError
 
 from support.events import staff_actor
 from support.models import Case, ContextFile, Membership
 from takedowns import vics
+from takedowns.models import Notice
 from vault import anchors, crypto, keys
 from vault import services as vault_services
 from vault.audit import _fields as audit_fields
 from vault.models import AuditAnchor, AuditEvent, Blob
+
+from .models import PoliceReferral
 
 FORMAT = "amparo-police-bundle/1"
 APP_VERSION = "0.1.0"
@@ -413,16 +414,6 @@ def _manifest_csv(rows: list[dict]) -> bytes:
 # --- logs ----------------------------------------------------------------------------
 
 
-def _optional_model(app_label: str, *names: str):
-    """A model another branch may or may not have built yet: read defensively."""
-    for name in names:
-        try:
-            return apps.get_model(app_label, name)
-        except LookupError:
-            continue
-    return None
-
-
 def _plain_rows(model, case: Case) -> list[dict] | None:
     """Every concrete field of the case's rows, decrypting `EncryptedText` columns by name."""
     try:
@@ -451,11 +442,7 @@ def _plain_rows(model, case: Case) -> list[dict] | None:
 
 
 def _takedown_log(case: Case) -> dict:
-    notice = _optional_model("takedowns", "Notice")
-    rows = _plain_rows(notice, case) if notice is not None else None
-    if rows is None:
-        return {"takedowns": [], "note": "no takedown log exists in this installation"}
-    return {"takedowns": rows}
+    return {"takedowns": _plain_rows(Notice, case) or []}
 
 
 def _referrals_log(case: Case) -> dict:
@@ -474,9 +461,10 @@ def _referrals_log(case: Case) -> dict:
                 "recorded_at_utc": _utc(referral.created_at),
             }
         )
-    police_model = _optional_model("police", "Referral", "PoliceReferral", "CaseReferral")
-    police = _plain_rows(police_model, case) if police_model is not None else None
-    return {"support_referrals": support, "police_referrals": police or []}
+    return {
+        "support_referrals": support,
+        "police_referrals": _plain_rows(PoliceReferral, case) or [],
+    }
 
 
 def _consent_log(case: Case) -> dict:
@@ -525,11 +513,8 @@ def _case_object_ids(case: Case, files: list[ContextFile]) -> set[uuid.UUID]:
     ids.update(blob_ids)
     ids.update(Blob.objects.filter(parent__uuid__in=blob_ids).values_list("uuid", flat=True))
     ids.update(case.referrals.values_list("uuid", flat=True))
-    for label, names in (("takedowns", ("Notice",)), ("police", ("Referral", "PoliceReferral"))):
-        model = _optional_model(label, *names)
-        if model is not None:
-            with contextlib.suppress(FieldError, ValueError, TypeError):
-                ids.update(model.objects.filter(case=case).values_list("uuid", flat=True))
+    for model in (Notice, PoliceReferral):
+        ids.update(model.objects.filter(case=case).values_list("uuid", flat=True))
     return ids
 
 

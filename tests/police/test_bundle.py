@@ -128,19 +128,23 @@ def test_suspect_identifiers_are_only_in_the_restricted_sheet(bundle):
     assert manifest(out)["restricted_files"] == ["restricted/suspects.json"]
 
 
-def test_it_includes_referrals_consents_and_says_when_there_is_no_takedown_log(bundle):
-    out, _ = bundle
+def test_it_includes_referrals_consents_and_the_takedown_log(export_case, tmp_path):
+    from police.bundle import write_bundle
+    from tests.takedowns.casedata import make_notice
+
+    case, coordinator = export_case
+    notice = make_notice(case, platform="telegram", basis="dsa")
+    out = tmp_path / "bundle"
+    out.mkdir()
+    write_bundle(case=case, out_dir=out, purpose="Diligencias 1/2026", requested_by=coordinator)
     referrals = json.loads((out / "logs/referrals.json").read_bytes())
     assert referrals["support_referrals"][0]["external_reference"] == "ATESTADO 1234/2026"
     consents = json.loads((out / "logs/consents.json").read_bytes())["consents"]
     assert {(c["kind"], c["given"]) for c in consents} == {("police", True), ("takedown", True)}
-    takedowns = json.loads((out / "logs/takedowns.json").read_bytes())
-    try:
-        from django.apps import apps
-
-        apps.get_model("takedowns", "Notice")
-    except LookupError:
-        assert takedowns == {"takedowns": [], "note": "no takedown log exists in this installation"}
+    takedowns = json.loads((out / "logs/takedowns.json").read_bytes())["takedowns"]
+    assert [(row["uuid"], row["basis"], row["state"]) for row in takedowns] == [
+        (str(notice.uuid), "dsa", "sent")
+    ]
 
 
 def test_the_custody_log_holds_the_case_events_up_to_a_signed_head(bundle, export_case):
