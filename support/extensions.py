@@ -112,10 +112,6 @@ def case_panels() -> list[CasePanel]:
     return sorted(_registry.panels.values(), key=lambda panel: (panel.order, panel.slug))
 
 
-def case_panel(slug: str) -> CasePanel | None:
-    return _registry.panels.get(slug)
-
-
 def visible_case_panels(*, request, membership, case) -> list[tuple[CasePanel, dict[str, Any]]]:
     """(panel, context) for each panel this member may see on this case."""
     shown = []
