@@ -36,7 +36,7 @@ def _panel(slug, order, *, shown=True):
     )
 
 
-def test_it_orders_panels_and_hides_those_that_say_so(registry):
+def test_it_lists_panels_in_page_order(registry):
     registry.register_case_panel(_panel("later", 60))
     registry.register_case_panel(_panel("earlier", 20))
     registry.register_case_panel(_panel("hidden", 30, shown=False))
