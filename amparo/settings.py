@@ -14,6 +14,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from amparo import static_headers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("AMPARO_VAR_DIR", BASE_DIR / "var"))
 
@@ -395,6 +397,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     }
 }
+# The fingerprint workers' scripts carry a policy of their own, the only one with
+# 'wasm-unsafe-eval' (amparo/static_headers.py says why and what it allows).
+WHITENOISE_ADD_HEADERS_FUNCTION = static_headers.add_headers
 PERMISSIONS_POLICY = (
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
     "interest-cohort=(), publickey-credentials-get=(self), publickey-credentials-create=(self)"

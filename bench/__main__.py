@@ -23,7 +23,10 @@ REDIS_URL are set.
 5. Police export (bench/export.py): write_bundle over 1 GiB (BENCH_EXPORT_BYTES) of
    context files vs raw SHA-256 of the same bytes, and its peak memory above idle.
 6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
-   scan, and the staff pages' p95 at 100 000 cases vs a trivial page.
+   scan, and the staff pages' p95 at 1 000 and 100 000 cases vs a trivial page.
+7. In-browser fingerprinting (bench/browser.py): SHA-256 + MD5 of a 200 MiB file in
+   headless Chromium through the fingerprint worker vs read + WebCrypto SHA-256, and
+   the renderer's peak memory above idle. Needs Chromium (apt-get install chromium).
 """
 
 from __future__ import annotations
@@ -394,10 +397,11 @@ def main() -> int:
 
         django.setup()
         call_command("migrate", verbosity=0)
+        from bench.browser import bench_browser
         from bench.casework import bench_matching, bench_pages
         from bench.export import bench_export
 
-        # BENCH_ONLY=casework or =export runs just those figures (quicker, for tuning).
+        # BENCH_ONLY=casework, =export or =browser runs just those figures (for tuning).
         only = os.environ.get("BENCH_ONLY", "")
         results = []
         if not only:
@@ -406,6 +410,8 @@ def main() -> int:
             results += bench_export(_row, var)
         if only in {"", "casework"}:
             results += bench_matching(_row) + bench_pages(_row)
+        if only in {"", "browser"}:
+            results += bench_browser(_row, var)
     finally:
         if services is not None:
             services.stop()

@@ -4,7 +4,9 @@
  * Threat: the file may be a sexual image of a minor (real or generated). It must
  * never leave the device and never be shown. This worker only reads the File it is
  * given and posts back hex digests, a quality score and progress counters: never
- * pixels, never bytes. It makes no network request and uses no eval.
+ * pixels, never bytes. It uses no eval, and it fetches only its own scripts
+ * (hash-wasm and the MD5 worker, GET from this origin): the policy its response
+ * carries allows nothing else, no connection of any kind.
  *
  * Message in:  {file: File}
  * Messages out:
@@ -14,9 +16,17 @@
  *       pdqError then says why ("not-an-image" or "decode-failed").
  *   {type: "error", code}   ("no-file" or "read-failed"; no digests)
  *
- * SHA-256 and MD5 are incremental, written here, because WebCrypto's digest() needs
- * the whole file in memory and phones pick files of hundreds of megabytes. The file
- * is read in 4 MiB slices.
+ * SHA-256 and MD5 come from maintained code, never written here: WebCrypto's
+ * native SHA-256 for a file small enough to hold in memory (WEBCRYPTO_MAX_BYTES),
+ * and beyond it hash-wasm 4.13.0 (static/vendor/hash-wasm/, pinned, MIT), which
+ * streams, because phones pick videos of hundreds of megabytes. MD5 of a large
+ * file runs in a second worker (fingerprint-md5-worker.js) at the same time.
+ * The file is read in 4 MiB slices into a reused buffer (fingerprint-slices.js).
+ *
+ * hash-wasm compiles WebAssembly, which a Content-Security-Policy refuses unless
+ * it allows 'wasm-unsafe-eval'. That is granted to these worker scripts alone, by
+ * the policy their own responses carry (settings.FINGERPRINT_WORKER_CSP); pages
+ * keep `script-src 'self'`.
  *
  * PDQ must agree with vault/fingerprints.py (PDQ_PIPELINE_VERSION below). Both do:
  *   1. decode, apply the EXIF orientation;
@@ -29,238 +39,113 @@
  */
 "use strict";
 
+// Relative to this script, so that they come from wherever it was served.
+// fingerprint-slices.js gives eachSlice() and SLICE_BYTES.
+importScripts(
+  "fingerprint-slices.js",
+  "../vendor/hash-wasm/sha256.umd.min.js",
+  "../vendor/hash-wasm/md5.umd.min.js",
+);
+
 const PDQ_PIPELINE_VERSION = "pdq-1:exif-transpose,rgb,max512-intbox";
-const SLICE_BYTES = 4 * 1024 * 1024;
+// Files up to this size get WebCrypto's SHA-256 (see digestsInMemory).
+const WEBCRYPTO_MAX_BYTES = 32 * 1024 * 1024;
+const MD5_WORKER_URL = "fingerprint-md5-worker.js";
 const PDQ_MAX_SIDE = 512;
 // Pixels read back from the canvas per strip: bounds memory for 50-megapixel photos.
 const STRIP_PIXELS = 4 * 1024 * 1024;
 
-// ---------------------------------------------------------------- SHA-256 (FIPS 180-4)
+// ---------------------------------------------------------------- SHA-256 and MD5
 
-const SHA256_K = new Int32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-  0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-  0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-  0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-  0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-  0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-  0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-  0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-  0xc67178f2,
-]);
-
-class Sha256 {
-  constructor() {
-    this.h = new Int32Array([
-      0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-      0x5be0cd19,
-    ]);
-    this.w = new Int32Array(64);
-    this.pending = new Uint8Array(64);
-    this.pendingLength = 0;
-    this.byteCount = 0;
-  }
-
-  update(bytes) {
-    absorb(this, bytes);
-  }
-
-  blocks(p, start, length) {
-    const w = this.w;
-    const h = this.h;
-    for (let base = start; base < start + length; base += 64) {
-      for (let i = 0; i < 16; i++) {
-        const j = base + i * 4;
-        w[i] = (p[j] << 24) | (p[j + 1] << 16) | (p[j + 2] << 8) | p[j + 3];
-      }
-      for (let i = 16; i < 64; i++) {
-        const a = w[i - 15];
-        const b = w[i - 2];
-        const s0 = ((a >>> 7) | (a << 25)) ^ ((a >>> 18) | (a << 14)) ^ (a >>> 3);
-        const s1 = ((b >>> 17) | (b << 15)) ^ ((b >>> 19) | (b << 13)) ^ (b >>> 10);
-        w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
-      }
-      let a = h[0];
-      let b = h[1];
-      let c = h[2];
-      let d = h[3];
-      let e = h[4];
-      let f = h[5];
-      let g = h[6];
-      let hh = h[7];
-      for (let i = 0; i < 64; i++) {
-        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-        const ch = (e & f) ^ (~e & g);
-        const t1 = (hh + S1 + ch + SHA256_K[i] + w[i]) | 0;
-        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-        const maj = (a & b) ^ (a & c) ^ (b & c);
-        const t2 = (S0 + maj) | 0;
-        hh = g;
-        g = f;
-        f = e;
-        e = (d + t1) | 0;
-        d = c;
-        c = b;
-        b = a;
-        a = (t1 + t2) | 0;
-      }
-      h[0] = (h[0] + a) | 0;
-      h[1] = (h[1] + b) | 0;
-      h[2] = (h[2] + c) | 0;
-      h[3] = (h[3] + d) | 0;
-      h[4] = (h[4] + e) | 0;
-      h[5] = (h[5] + f) | 0;
-      h[6] = (h[6] + g) | 0;
-      h[7] = (h[7] + hh) | 0;
-    }
-  }
-
-  hex() {
-    const tail = padding(this.byteCount, true);
-    this.update(tail);
-    let out = "";
-    for (let i = 0; i < 8; i++) {
-      out += (this.h[i] >>> 0).toString(16).padStart(8, "0");
-    }
-    return out;
-  }
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// ---------------------------------------------------------------- MD5 (RFC 1321)
-// MD5 is broken for collisions; it is kept only because platforms and hotlines
-// still match on it. SHA-256 and PDQ are the identifiers the project relies on.
-
-const MD5_S = [
-  7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9,
-  14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10, 15,
-  21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-];
-// floor(abs(sin(i + 1)) * 2^32), written out: Math.sin's precision varies by engine.
-const MD5_K = new Int32Array([
-  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
-  0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
-  0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
-  0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
-  0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
-  0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
-  0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
-  0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
-  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
-  0xeb86d391,
-]);
-
-class Md5 {
-  constructor() {
-    this.h = new Int32Array([0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476]);
-    this.x = new Int32Array(16);
-    this.pending = new Uint8Array(64);
-    this.pendingLength = 0;
-    this.byteCount = 0;
-  }
-
-  update(bytes) {
-    absorb(this, bytes);
-  }
-
-  blocks(p, start, length) {
-    const x = this.x;
-    const h = this.h;
-    for (let base = start; base < start + length; base += 64) {
-      for (let i = 0; i < 16; i++) {
-        const j = base + i * 4;
-        x[i] = p[j] | (p[j + 1] << 8) | (p[j + 2] << 16) | (p[j + 3] << 24);
-      }
-      let a = h[0];
-      let b = h[1];
-      let c = h[2];
-      let d = h[3];
-      for (let i = 0; i < 64; i++) {
-        let f;
-        let g;
-        if (i < 16) {
-          f = (b & c) | (~b & d);
-          g = i;
-        } else if (i < 32) {
-          f = (d & b) | (~d & c);
-          g = (5 * i + 1) & 15;
-        } else if (i < 48) {
-          f = b ^ c ^ d;
-          g = (3 * i + 5) & 15;
-        } else {
-          f = c ^ (b | ~d);
-          g = (7 * i) & 15;
-        }
-        const t = (a + f + MD5_K[i] + x[g]) | 0;
-        a = d;
-        d = c;
-        c = b;
-        b = (b + ((t << MD5_S[i]) | (t >>> (32 - MD5_S[i])))) | 0;
-      }
-      h[0] = (h[0] + a) | 0;
-      h[1] = (h[1] + b) | 0;
-      h[2] = (h[2] + c) | 0;
-      h[3] = (h[3] + d) | 0;
-    }
-  }
-
-  hex() {
-    this.update(padding(this.byteCount, false));
-    let out = "";
-    for (let i = 0; i < 4; i++) {
-      const v = this.h[i];
-      for (let b = 0; b < 4; b++) {
-        out += ((v >>> (8 * b)) & 0xff).toString(16).padStart(2, "0");
-      }
-    }
-    return out;
-  }
+// A file up to WEBCRYPTO_MAX_BYTES is assembled in memory and given to WebCrypto's
+// native SHA-256 (several times faster than WebAssembly). digest() copies its
+// input, so this costs about twice the file: at 32 MiB, ~64 MiB, half of the
+// 128 MiB that the streaming path is held to for any size (bench/browser.py).
+// Photos and screenshots, the files PDQ matters for, are far below it.
+async function digestsInMemory(file, onProgress) {
+  const md5 = await hashwasm.createMD5();
+  const whole = new Uint8Array(file.size);
+  await eachSlice(file, function (bytes, start, end) {
+    whole.set(bytes, start);
+    md5.update(bytes);
+    onProgress(end);
+  });
+  const sha256 = await crypto.subtle.digest("SHA-256", whole);
+  return { sha256: hex(sha256), md5: md5.digest("hex") };
 }
 
-// Feeds bytes to a hasher's 64-byte block function, keeping a partial block
-// between calls so that slices of any length can be fed in turn.
-function absorb(hasher, bytes) {
-  hasher.byteCount += bytes.length;
-  let offset = 0;
-  if (hasher.pendingLength > 0) {
-    offset = Math.min(64 - hasher.pendingLength, bytes.length);
-    hasher.pending.set(bytes.subarray(0, offset), hasher.pendingLength);
-    hasher.pendingLength += offset;
-    if (hasher.pendingLength < 64) {
-      return;
-    }
-    hasher.blocks(hasher.pending, 0, 64);
-    hasher.pendingLength = 0;
-  }
-  const whole = (bytes.length - offset) & ~63;
-  hasher.blocks(bytes, offset, whole);
-  offset += whole;
-  hasher.pending.set(bytes.subarray(offset), 0);
-  hasher.pendingLength = bytes.length - offset;
+// MD5 in a second worker, reading the same File on its own: on a device with two
+// cores both digests run at once. Returns {promise, stop}.
+function md5InSecondWorker(file, onProgress) {
+  let worker = null;
+  const promise = new Promise(function (resolve, reject) {
+    worker = new Worker(MD5_WORKER_URL);
+    worker.onmessage = function (event) {
+      const message = event.data;
+      if (message.type === "progress") {
+        onProgress(message.loaded);
+        return;
+      }
+      worker.terminate();
+      if (message.type === "done") {
+        resolve(message.md5);
+      } else {
+        reject(new Error(message.code));
+      }
+    };
+    worker.onerror = function (event) {
+      event.preventDefault();
+      worker.terminate();
+      reject(new Error("md5-worker-failed"));
+    };
+    worker.postMessage({ file: file });
+  });
+  return {
+    promise: promise,
+    stop: function () {
+      worker.terminate();
+    },
+  };
 }
 
-// Merkle-Damgard padding: 0x80, zeros, then the length in bits as 64 bits
-// (big-endian for SHA-256, little-endian for MD5). Files may exceed 512 MiB, so the
-// bit count does not fit in 32 bits.
-function padding(byteCount, bigEndian) {
-  const padLength = ((55 - byteCount) & 63) + 1;
-  const tail = new Uint8Array(padLength + 8);
-  tail[0] = 0x80;
-  const bits = byteCount * 8;
-  const high = Math.floor(bits / 4294967296);
-  const low = bits >>> 0;
-  for (let i = 0; i < 4; i++) {
-    const lowByte = (low >>> (8 * i)) & 0xff;
-    const highByte = (high >>> (8 * i)) & 0xff;
-    if (bigEndian) {
-      tail[padLength + 7 - i] = lowByte;
-      tail[padLength + 3 - i] = highByte;
-    } else {
-      tail[padLength + i] = lowByte;
-      tail[padLength + 4 + i] = highByte;
-    }
+// Larger files stream through hash-wasm's SHA-256 here and its MD5 in a second
+// worker (or here too where a worker cannot start workers): memory stays at a
+// few slices whatever the size. Progress is the slower of the two.
+async function digestsStreamed(file, onProgress) {
+  const sha256 = await hashwasm.createSHA256();
+  let shaLoaded = 0;
+  let md5Loaded = 0;
+  const report = function () {
+    onProgress(Math.min(shaLoaded, md5Loaded));
+  };
+  if (typeof Worker === "undefined") {
+    const md5 = await hashwasm.createMD5();
+    await eachSlice(file, function (bytes, start, end) {
+      sha256.update(bytes);
+      md5.update(bytes);
+      onProgress(end);
+    });
+    return { sha256: sha256.digest("hex"), md5: md5.digest("hex") };
   }
-  return tail;
+  const md5Job = md5InSecondWorker(file, function (loaded) {
+    md5Loaded = loaded;
+    report();
+  });
+  try {
+    await eachSlice(file, function (bytes, start, end) {
+      sha256.update(bytes);
+      shaLoaded = end;
+      report();
+    });
+    const md5 = await md5Job.promise;
+    return { sha256: sha256.digest("hex"), md5: md5 };
+  } finally {
+    md5Job.stop();
+  }
 }
 
 // ---------------------------------------------------------------- file type
@@ -499,25 +384,22 @@ function pdqQuality(block) {
 
 async function fingerprintFile(file) {
   const total = file.size;
-  const sha256 = new Sha256();
-  const md5 = new Md5();
-  let imageType = null;
-  let loaded = 0;
-  do {
-    const end = Math.min(total, loaded + SLICE_BYTES);
-    const bytes = new Uint8Array(await file.slice(loaded, end).arrayBuffer());
-    if (loaded === 0) {
-      imageType = sniffImageType(bytes);
+  const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+  const imageType = sniffImageType(head);
+  // Each figure once, in order; an empty file reports its single 0 of 0.
+  let reported = total > 0 ? 0 : -1;
+  const onProgress = function (loaded) {
+    if (loaded > reported) {
+      reported = loaded;
+      self.postMessage({ type: "progress", loaded: loaded, total: total });
     }
-    sha256.update(bytes);
-    md5.update(bytes);
-    loaded = end;
-    self.postMessage({ type: "progress", loaded: loaded, total: total });
-  } while (loaded < total);
+  };
+  const inMemory = total <= WEBCRYPTO_MAX_BYTES && self.crypto && self.crypto.subtle;
+  const digests = await (inMemory ? digestsInMemory : digestsStreamed)(file, onProgress);
   const result = {
     type: "done",
-    sha256: sha256.hex(),
-    md5: md5.hex(),
+    sha256: digests.sha256,
+    md5: digests.md5,
     pdq: null,
     pdqQuality: null,
     pdqVersion: PDQ_PIPELINE_VERSION,

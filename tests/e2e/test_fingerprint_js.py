@@ -2,7 +2,9 @@
 
 The family's phone computes SHA-256, MD5 and PDQ; the server must compute the same
 values for the same picture, and the picture must never leave the page. No Django
-here: a bare http.server serves static/js/ and a test page under the project's CSP.
+here: a bare http.server serves static/js/, static/vendor/hash-wasm/ and a test page
+under the project's policies: the pages' CSP from settings, and the workers' own
+(amparo/static_headers.py, as WhiteNoise sends it).
 """
 
 from __future__ import annotations
@@ -20,18 +22,59 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from amparo import static_headers
 from vault.fingerprints import PDQ_PIPELINE_VERSION, hamming_distance, pdq_fingerprint_file
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-STATIC_JS = ROOT / "static" / "js"
-CSP = "script-src 'self'; worker-src 'self'"
+STATIC = ROOT / "static"
+STATIC_DIRS = {"js", "vendor/hash-wasm"}
+# The worker's WebCrypto limit (WEBCRYPTO_MAX_BYTES in fingerprint-worker.js).
+WEBCRYPTO_MAX_BYTES = 32 * 1024 * 1024
+WORKER_SCRIPTS = {
+    "/static/js/fingerprint-worker.js",
+    "/static/js/fingerprint-md5-worker.js",
+    "/static/js/fingerprint-slices.js",
+    "/static/vendor/hash-wasm/sha256.umd.min.js",
+    "/static/vendor/hash-wasm/md5.umd.min.js",
+}
 PAGE = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Fingerprint</title>
 <link rel="icon" href="data:,">
 <script src="/static/js/fingerprint.js" data-worker-url="/static/js/fingerprint-worker.js"></script>
 </head><body><input type="file" id="files" multiple></body></html>"""
+# Tries what the workers' policy must allow (WebAssembly) and refuse (any
+# connection, eval).
+PROBE_WORKER = b"""
+importScripts("/static/vendor/hash-wasm/md5.umd.min.js");
+self.onmessage = async () => {
+  const out = {};
+  try { const h = await hashwasm.createMD5(); h.update("abc"); out.md5 = h.digest("hex"); }
+  catch (e) { out.md5 = "refused"; }
+  try { await fetch("/"); out.fetch = "sent"; } catch (e) { out.fetch = "refused"; }
+  try { out.eval = String(self["ev" + "al"]("1 + 1")); } catch (e) { out.eval = "refused"; }
+  self.postMessage(out);
+};
+"""
+# Reads a file with fingerprint-slices.js, by its byte stream or (with Blob.stream
+# taken away, as where the browser has no byte streams) by copied slices.
+SLICES_PROBE = b"""
+importScripts("/static/js/fingerprint-slices.js", "/static/vendor/hash-wasm/md5.umd.min.js");
+self.onmessage = async (event) => {
+  if (event.data.withoutStreams) {
+    Blob.prototype.stream = function () { throw new TypeError("no byte streams here"); };
+  }
+  const md5 = await hashwasm.createMD5();
+  const slices = [];
+  await eachSlice(event.data.file, (bytes, start, end) => {
+    md5.update(bytes);
+    slices.push([start, end, bytes.length]);
+  });
+  self.postMessage({slices: slices, md5: md5.digest("hex")});
+};
+"""
+PROBES = {"/probe-worker.js": PROBE_WORKER, "/slices-probe.js": SLICES_PROBE}
 RESULT_KEYS = {
     "type",
     "sha256",
@@ -74,10 +117,17 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/":
             self._send(200, "text/html; charset=utf-8", PAGE)
             return
-        name = self.path.removeprefix("/static/js/")
-        if name != self.path and "/" not in name and (STATIC_JS / name).is_file():
-            self._send(200, "text/javascript", (STATIC_JS / name).read_bytes())
+        if self.path in PROBES:
+            self._send(
+                200, "text/javascript", PROBES[self.path], static_headers.FINGERPRINT_WORKER_CSP
+            )
             return
+        folder, _, name = self.path.removeprefix("/static/").rpartition("/")
+        if self.path.startswith("/static/") and folder in STATIC_DIRS:
+            path = STATIC / folder / name
+            if name and path.is_file():
+                self._send(200, "text/javascript", path.read_bytes())
+                return
         self._send(404, "text/plain", b"not found")
 
     def do_POST(self) -> None:
@@ -86,17 +136,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_PUT = do_PATCH = do_DELETE = do_POST
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes, policy: str = "") -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("Content-Security-Policy", policy or _policy(self.path))
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format, *args) -> None:
         pass
+
+
+def _policy(url: str) -> str:
+    """The workers' own policy where WhiteNoise sends it, else the pages' policy."""
+    from django.conf import settings
+
+    headers: dict[str, str] = {}
+    static_headers.add_headers(headers, url, url)
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    page = "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+    return headers.get("Content-Security-Policy", page)
 
 
 @pytest.fixture(scope="module")
@@ -357,37 +418,126 @@ def test_the_file_never_leaves_the_page(page, server, corpus):
     assert {m["type"] for m in messages[:-1]} == {"progress"}
     assert helper_result["sha256"] == done["sha256"]
 
-    # The worker script itself is the only thing fetched while fingerprinting.
+    # The worker's own scripts are the only things fetched while fingerprinting.
     for request in requests:
         assert request.method == "GET", request.url
         assert request.post_data_buffer is None, request.url
-        assert request.url == base_url + "/static/js/fingerprint-worker.js", request.url
+        assert request.url.removeprefix(base_url) in WORKER_SCRIPTS, request.url
     assert seen and all(
-        (method, length) == ("GET", 0) and path == "/static/js/fingerprint-worker.js"
-        for method, path, length in seen
+        (method, length) == ("GET", 0) and path in WORKER_SCRIPTS for method, path, length in seen
     ), seen
     assert all(data[:4096] not in (r.post_data_buffer or b"") for r in requests)
 
 
-def test_it_streams_a_large_file(page, tmp_path):
-    big = tmp_path / "video.bin"
-    size = 64 * 1024 * 1024
+def _random_file(path: Path, size: int) -> tuple[str, str]:
+    """Writes ``size`` random bytes; returns hashlib's SHA-256 and MD5 of them."""
     digest_sha256 = hashlib.sha256()
     digest_md5 = hashlib.md5()  # noqa: S324
-    with big.open("wb") as out:
-        for _ in range(size // (1 << 20)):
-            chunk = os.urandom(1 << 20)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, 1 << 20))
             digest_sha256.update(chunk)
             digest_md5.update(chunk)
             out.write(chunk)
+            left -= len(chunk)
+    return digest_sha256.hexdigest(), digest_md5.hexdigest()
+
+
+def test_a_file_beyond_the_webcrypto_limit_streams_with_md5_in_a_second_worker(
+    page, server, tmp_path
+):
+    _, seen = server
+    big = tmp_path / "video.bin"
+    size = 2 * WEBCRYPTO_MAX_BYTES
+    sha256, md5 = _random_file(big, size)
+    seen.clear()
 
     (result,) = fingerprint_in_browser(page, [big])
 
-    assert result["sha256"] == digest_sha256.hexdigest()
-    assert result["md5"] == digest_md5.hexdigest()
+    assert result["sha256"] == sha256
+    assert result["md5"] == md5
     assert result["size"] == size
     assert result["pdq"] is None
-    # Read in 4 MiB slices, reported as it goes.
+    # Read in 4 MiB slices, reported as it goes: each figure once, the slower of
+    # the two workers, ending at the size.
     loaded = [loaded for loaded, total in result["progress"]]
     assert loaded == [min(size, (i + 1) * 4 * 1024 * 1024) for i in range(16)]
     assert {total for _, total in result["progress"]} == {size}
+    assert ("GET", "/static/js/fingerprint-md5-worker.js", 0) in seen
+
+
+def test_files_at_and_just_over_the_webcrypto_limit_match_hashlib(page, server, tmp_path):
+    _, seen = server
+    at_limit, over_limit = tmp_path / "at.bin", tmp_path / "over.bin"
+    expected = [
+        _random_file(at_limit, WEBCRYPTO_MAX_BYTES),
+        _random_file(over_limit, WEBCRYPTO_MAX_BYTES + 1),
+    ]
+    seen.clear()
+    (at_result,) = fingerprint_in_browser(page, [at_limit])
+    # WebCrypto's SHA-256 in memory, MD5 alongside: no second worker for this size.
+    assert not any(path.endswith("md5-worker.js") for _, path, _ in seen), seen
+    (over_result,) = fingerprint_in_browser(page, [over_limit])
+
+    assert [(r["sha256"], r["md5"]) for r in (at_result, over_result)] == expected
+    assert at_result["progress"][-1] == [WEBCRYPTO_MAX_BYTES, WEBCRYPTO_MAX_BYTES]
+    assert over_result["progress"][-1] == [WEBCRYPTO_MAX_BYTES + 1] * 2
+    assert ("GET", "/static/js/fingerprint-md5-worker.js", 0) in seen
+
+
+def test_the_workers_policy_allows_webassembly_and_no_connection(browser, server):
+    """A probe worker served under the workers' own policy, in a real browser."""
+    base_url, seen = server
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(base_url + "/")
+        seen.clear()
+        outcome = page.evaluate(
+            """() => new Promise((resolve) => {
+              const worker = new Worker("/probe-worker.js");
+              worker.onmessage = (event) => { worker.terminate(); resolve(event.data); };
+              worker.onerror = () => resolve({loaded: false});
+              worker.postMessage(null);
+            })"""
+        )
+    finally:
+        context.close()
+    assert outcome == {
+        "md5": hashlib.md5(b"abc").hexdigest(),  # noqa: S324
+        "fetch": "refused",
+        "eval": "refused",
+    }
+    assert [path for _, path, _ in seen] == [
+        "/probe-worker.js",
+        "/static/vendor/hash-wasm/md5.umd.min.js",
+    ]
+    assert "'wasm-unsafe-eval'" not in _policy("/")
+
+
+@pytest.mark.parametrize("without_streams", [False, True], ids=["byte stream", "copied slices"])
+def test_both_ways_of_reading_give_the_same_4_mib_slices(page, tmp_path, without_streams):
+    slice_bytes = 4 * 1024 * 1024
+    sizes = [0, 1, slice_bytes, slice_bytes + 1, 3 * slice_bytes - 5]
+    paths = []
+    for size in sizes:
+        paths.append(tmp_path / f"{size}.bin")
+        _random_file(paths[-1], size)
+    page.set_input_files("#files", [str(p) for p in paths])
+    results = page.evaluate(
+        """(withoutStreams) => Promise.all(Array.from(document.getElementById("files").files,
+          (file) => new Promise((resolve) => {
+            const worker = new Worker("/slices-probe.js");
+            worker.onmessage = (event) => { worker.terminate(); resolve(event.data); };
+            worker.postMessage({file: file, withoutStreams: withoutStreams});
+          })))""",
+        without_streams,
+    )
+    for path, size, result in zip(paths, sizes, results, strict=True):
+        assert result["md5"] == hashlib.md5(path.read_bytes()).hexdigest()  # noqa: S324
+        starts = list(range(0, size, slice_bytes)) or [0]
+        assert result["slices"] == [
+            [start, min(size, start + slice_bytes), min(size, start + slice_bytes) - start]
+            for start in starts
+        ]
