@@ -246,6 +246,13 @@ class Case(models.Model):
                 condition=LIVE,
                 name="case_incident_queue",
             ),
+            # The dashboard's median first response: only the responded cases.
+            models.Index(
+                fields=["organisation", "created_at"],
+                include=["first_response_at"],
+                condition=LIVE & models.Q(first_response_at__isnull=False),
+                name="case_org_responded",
+            ),
         ]
 
     def __str__(self):
@@ -267,6 +274,10 @@ class Location(models.Model):
     value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        # The queue's platform filter reads (platform, case) from the index alone.
+        indexes = [models.Index(fields=["platform", "case"], name="location_platform_case")]
 
     def __str__(self):
         return f"location {self.uuid}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Aggregate, Count, DurationField, Exists, F, OuterRef, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -195,9 +195,14 @@ def case_links(case, membership) -> list[dict]:
 
 
 def _status_counts(cases) -> tuple[dict[str, int], int]:
-    """Cases per status, and open urgent cases, in one grouped query."""
+    """Cases per status, and open urgent cases, in one grouped query.
+
+    Counting the (never null) status and priority columns rather than ids lets
+    PostgreSQL answer from the case_org_status / case_incident_status indexes alone
+    (an index-only scan), without reading a table row per case.
+    """
     rows = cases.values("status").annotate(
-        n=Count("id"), urgent=Count("id", filter=Q(priority=Priority.URGENT))
+        n=Count("status"), urgent=Count("priority", filter=Q(priority=Priority.URGENT))
     )
     by_status = {r["status"]: r["n"] for r in rows}
     urgent = sum(r["urgent"] for r in rows if r["status"] != CaseStatus.CLOSED)
@@ -225,6 +230,14 @@ def incident_summary(incident, membership) -> dict:
     }
 
 
+class _UpperMedian(Aggregate):
+    """percentile_disc(0.5) over descending values: the upper of the two middle ones."""
+
+    function = "percentile_disc"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s DESC)"
+    output_field = DurationField()
+
+
 def dashboard(membership) -> dict:
     """Organisation-wide figures. Counts only; nothing that identifies a family."""
     cases = Case.objects.filter(organisation=membership.organisation, destroyed_at=None)
@@ -236,17 +249,18 @@ def dashboard(membership) -> dict:
         .annotate(n=Count("id"))
         .order_by("week")
     )
-    responded = cases.filter(first_response_at__isnull=False, created_at__gte=since).annotate(
-        wait=F("first_response_at") - F("created_at")
-    )
-    waits = sorted(
-        c.wait.total_seconds() / 3600
-        for c in responded.only("created_at", "first_response_at")[:5000]
-    )
+    # The median wait, computed by PostgreSQL over every responded case (index
+    # case_org_responded) instead of fetching up to 5 000 rows to sort here. Descending
+    # order makes percentile_disc the upper middle value, as sorted(...)[n // 2] was.
+    median_wait = cases.filter(first_response_at__isnull=False, created_at__gte=since).aggregate(
+        median=_UpperMedian(F("first_response_at") - F("created_at"))
+    )["median"]
     by_status, urgent = _status_counts(cases)
     return {
         "by_status": [(str(label), by_status.get(value, 0)) for value, label in CaseStatus.choices],
         "weekly": [(w["week"].date().isoformat(), w["n"]) for w in weekly],
         "urgent_open": urgent,
-        "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
+        "median_first_response_hours": round(median_wait.total_seconds() / 3600, 1)
+        if median_wait is not None
+        else None,
     }
