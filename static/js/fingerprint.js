@@ -7,7 +7,9 @@
  *
  * The promise rejects with an Error whose `code` is "read-failed", "no-file" or
  * "worker-failed". Only digests come back from the worker; the file's bytes and
- * pixels stay inside it. Works under `script-src 'self'; worker-src 'self'`.
+ * pixels stay inside it. The page works under `script-src 'self'; worker-src 'self'`;
+ * the worker scripts need the policy of their own that WhiteNoise sends with them
+ * (amparo/static_headers.py), which also allows WebAssembly for hash-wasm.
  */
 (function () {
   "use strict";
