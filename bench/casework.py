@@ -138,6 +138,27 @@ def bench_pages(row) -> list[dict]:
                 "<= 1.5x, same queries", flat,
             )
         )  # fmt: skip
+    # The dashboard serves its case figures from the cache until a case changes
+    # (support.selectors.DASHBOARD_CACHE_SECONDS): what computing them costs, for
+    # the first view after a change.
+    from support import selectors
+
+    computed = {}
+    for size, member in ((SMALL_CASES, small), (CASES, large)):
+        samples = []
+        for _ in range(REQUESTS):
+            started = time.perf_counter()
+            selectors._case_figures(member.organisation)
+            samples.append((time.perf_counter() - started) * 1000)
+        computed[size] = _p95(samples)
+    rows.append(
+        row(
+            f"dashboard case figures computed (a cache miss), p95 at {CASES:,} "
+            f"vs at {SMALL_CASES:,} cases",
+            computed[CASES], "ms", computed[SMALL_CASES],
+            computed[CASES] / computed[SMALL_CASES], "context", None,
+        )
+    )  # fmt: skip
     return rows
 
 

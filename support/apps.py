@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class SupportConfig(AppConfig):
     name = "support"
     verbose_name = "Support groups"
+
+    def ready(self):
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import Case
+        from .selectors import case_figures_changed
+
+        def changed(sender, instance, **kwargs):
+            organisation_id = instance.organisation_id
+            case_figures_changed(organisation_id)
+            # Again once committed: a dashboard computed in between, without the
+            # change, must not stay cached under the new version.
+            transaction.on_commit(lambda: case_figures_changed(organisation_id))
+
+        # The dashboard's cached figures (selectors.DASHBOARD_CACHE_SECONDS). weak=False:
+        # nothing else holds this function, and a weak reference would let it vanish.
+        post_save.connect(changed, sender=Case, weak=False, dispatch_uid="case-figures-save")
+        post_delete.connect(changed, sender=Case, weak=False, dispatch_uid="case-figures-delete")

@@ -7,8 +7,11 @@ Every function takes the viewer's membership and starts from
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Aggregate, Count, DurationField, Exists, F, OuterRef, Q
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
@@ -32,6 +35,8 @@ from .models import (
     Task,
 )
 from .permissions import visible_cases
+
+logger = logging.getLogger(__name__)
 
 STAFF_WORDS = {
     "case.submitted": _("Report received from the family"),
@@ -238,9 +243,31 @@ class _UpperMedian(Aggregate):
     output_field = DurationField()
 
 
-def dashboard(membership) -> dict:
-    """Organisation-wide figures. Counts only; nothing that identifies a family."""
-    cases = Case.objects.filter(organisation=membership.organisation, destroyed_at=None)
+# The dashboard's case figures read every live case of the organisation, so their
+# cost grows with it (~40 ms at 100 000 cases). They are kept in the cache until a
+# case of the organisation is saved or deleted (apps.py connects the signals that
+# call case_figures_changed), and for DASHBOARD_CACHE_SECONDS at most: the 12-week
+# window moves on, and bulk inserts (seed_bulk) and queryset updates send no signal.
+DASHBOARD_CACHE_SECONDS = 300
+
+
+def _figures_version_key(organisation_id: int) -> str:
+    return f"support:case-figures-version:{organisation_id}"
+
+
+def case_figures_changed(organisation_id: int) -> None:
+    """A case of this organisation changed: its cached dashboard figures are stale."""
+    try:
+        cache.set(_figures_version_key(organisation_id), time.time_ns(), None)
+    except Exception:
+        # Never fail a case's save over a cache. Redis down: the cached figures
+        # expire after DASHBOARD_CACHE_SECONDS anyway.
+        logger.warning("dashboard figures not invalidated (cache unavailable)")
+
+
+def _case_figures(organisation) -> dict:
+    """The dashboard's figures from the cases, as plain values (no translated text)."""
+    cases = Case.objects.filter(organisation=organisation, destroyed_at=None)
     since = timezone.now() - timedelta(weeks=12)
     weekly = (
         cases.filter(created_at__gte=since)
@@ -257,10 +284,40 @@ def dashboard(membership) -> dict:
     )["median"]
     by_status, urgent = _status_counts(cases)
     return {
-        "by_status": [(str(label), by_status.get(value, 0)) for value, label in CaseStatus.choices],
+        "by_status": by_status,
         "weekly": [(w["week"].date().isoformat(), w["n"]) for w in weekly],
         "urgent_open": urgent,
         "median_first_response_hours": round(median_wait.total_seconds() / 3600, 1)
         if median_wait is not None
         else None,
+    }
+
+
+def _cached_case_figures(organisation) -> dict:
+    # The weeks are cut in the current time zone, so it is part of the key.
+    zone = timezone.get_current_timezone_name()
+    try:
+        version = cache.get(_figures_version_key(organisation.id))
+        key = f"support:case-figures:{organisation.id}:{version}:{zone}"
+        figures = cache.get(key)
+    except Exception:
+        # Redis down: the figures do not need the cache.
+        logger.warning("dashboard figures computed without the cache (cache unavailable)")
+        return _case_figures(organisation)
+    if figures is None:
+        figures = _case_figures(organisation)
+        with contextlib.suppress(Exception):
+            cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+    return figures
+
+
+def dashboard(membership) -> dict:
+    """Organisation-wide figures. Counts only; nothing that identifies a family."""
+    figures = _cached_case_figures(membership.organisation)
+    by_status = figures["by_status"]
+    return {
+        "by_status": [(str(label), by_status.get(value, 0)) for value, label in CaseStatus.choices],
+        "weekly": figures["weekly"],
+        "urgent_open": figures["urgent_open"],
+        "median_first_response_hours": figures["median_first_response_hours"],
     }

@@ -91,3 +91,27 @@ def test_incident_figures_count_only_that_incidents_live_cases(coordinator, org_
 
     assert summary["families"] == 2
     assert summary["urgent"] == 1
+
+
+def test_the_figures_are_cached_until_a_case_of_the_organisation_changes(
+    coordinator, org_x, org_y, django_assert_max_num_queries
+):
+    from support import casework
+
+    cases = _cases(org_x, 2)
+    new = str(CaseStatus.NEW.label)
+    assert dict(selectors.dashboard(coordinator)["by_status"])[new] == 2
+    with django_assert_max_num_queries(0):  # from the cache: no case is read
+        assert dict(selectors.dashboard(coordinator)["by_status"])[new] == 2
+
+    make_case(org_y)  # another organisation's case leaves these figures cached
+    with django_assert_max_num_queries(0):
+        selectors.dashboard(coordinator)
+
+    make_case(org_x)  # a new report
+    assert dict(selectors.dashboard(coordinator)["by_status"])[new] == 3
+    casework.change_status(
+        actor=coordinator, case=Case.objects.get(pk=cases[0].pk), status=CaseStatus.TRIAGED
+    )
+    figures = dict(selectors.dashboard(coordinator)["by_status"])
+    assert (figures[new], figures[str(CaseStatus.TRIAGED.label)]) == (2, 1)
