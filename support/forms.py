@@ -111,6 +111,28 @@ class AssignForm(forms.Form):
         ]
 
 
+class CaseIncidentForm(forms.Form):
+    """Which open incident a case belongs to ("" = none)."""
+
+    incident = forms.ChoiceField(label=_("Incident"), required=False)
+
+    def __init__(self, *args, incidents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].choices = [("", "—"), *[(str(i.uuid), i.title) for i in incidents]]
+
+
+class HoldForm(forms.Form):
+    hold = forms.ChoiceField(
+        label=_("Legal hold"), choices=[("on", _("Put on hold")), ("off", _("Lift the hold"))]
+    )
+
+
+class ErasureForm(forms.Form):
+    approve = forms.ChoiceField(
+        label=_("Decision"), choices=[("yes", _("Approve")), ("no", _("Refuse"))]
+    )
+
+
 class LabelsForm(forms.Form):
     labels = forms.CharField(
         label=_("Labels"),

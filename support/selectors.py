@@ -250,3 +250,22 @@ def dashboard(membership) -> dict:
         "urgent_open": urgent,
         "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
     }
+
+
+def case_header(case, membership) -> dict:
+    """What the case page's header shows on every section: the unread messages and
+    the open tasks, the next one first (soonest due date, then oldest)."""
+    unread = case.messages.filter(from_family=True, read_at=None).count()
+    open_tasks = sorted(
+        case.tasks.filter(done_at=None),
+        key=lambda task: (task.due is None, task.due or timezone.localdate(), task.id),
+    )
+    next_task = open_tasks[0] if open_tasks else None
+    return {
+        "unread": unread,
+        "open_tasks": len(open_tasks),
+        "next_task": next_task,
+        "next_task_overdue": bool(
+            next_task and next_task.due and next_task.due < timezone.localdate()
+        ),
+    }

@@ -42,7 +42,7 @@ def test_the_case_page_shows_only_the_blurred_image(coordinator, evidence):
     case, context_file = evidence
     html = (
         client_for(coordinator)
-        .get(reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]))
+        .get(reverse("support:case-evidence", args=[case.organisation.uuid, case.uuid]))
         .content.decode()
     )
     assert file_url("file-blurred", case, context_file) in html
@@ -124,9 +124,9 @@ def test_the_staff_timeline_words_every_event_it_shows(coordinator, evidence):
     intake.withdraw_consent(case=case, kind="takedown")
     intake.request_erasure(case=case)
     html = client.get(
-        reverse("support:case-detail", args=[case.organisation.uuid, case.uuid])
+        reverse("support:case-timeline", args=[case.organisation.uuid, case.uuid])
     ).content.decode()
-    timeline = html[html.index('id="timeline-title"') :]
+    timeline = html[html.index('id="timeline"') :]
     assert (
         re.findall(r"\b(?:case|message|note|task|referral|consent|evidence)\.[a-z_]+\b", timeline)
         == []
