@@ -175,7 +175,8 @@ def may(membership: Membership | None, action: str, *, case=None, on=None) -> bo
     see (theirs, or a new one nobody has taken): the rule of `visible_cases`, checked
     on the row in hand so a service adds no query.
     """
-    if membership is None or not membership.is_active or membership.role not in ACTIONS[action]:
+    roles = ACTIONS[action]  # an unknown action is a programming error: KeyError
+    if membership is None or not membership.is_active or membership.role not in roles:
         return False
     if on is not None and on.organisation_id != membership.organisation_id:
         return False
