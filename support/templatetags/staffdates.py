@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from django import template
 from django.utils import formats, timezone
-from django.utils.translation import pgettext
+from django.utils.translation import gettext
 
 register = template.Library()
 
@@ -24,8 +24,8 @@ def when(value) -> str:
         if timezone.is_aware(value):
             value = timezone.localtime(value)
         # Translators: a date and time on staff pages (Django date format characters).
-        return formats.date_format(value, pgettext("staff date and time", "j F Y, H:i"))
+        return formats.date_format(value, gettext("j F Y, H:i"))
     if isinstance(value, date):
         # Translators: a date on staff pages (Django date format characters).
-        return formats.date_format(value, pgettext("staff date", "j F Y"))
+        return formats.date_format(value, gettext("j F Y"))
     return str(value)
