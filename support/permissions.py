@@ -132,7 +132,7 @@ def get_case_for_family(case_uuid):
 # round) lets a wrong role act through the path that forgot it. Choice: one table, read
 # by the views (before the form is even parsed) and by the services (whoever calls them),
 # so each rule is written once and enforced on both sides.
-_CASEWORK = frozenset({Role.COORDINATOR, Role.CASEWORKER})
+_CASEWORK = CASE_ROLES
 
 ACTIONS: dict[str, frozenset[str]] = {
     # The case page and its sections.
