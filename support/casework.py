@@ -22,6 +22,7 @@ from .models import (
     CaseStatus,
     ContactPreference,
     ContextFile,
+    EvidenceReason,
     Incident,
     Membership,
     Message,
@@ -90,19 +91,27 @@ def assign_case(
         raise ServiceError("bad-assignee")
     if actor.role == Role.CASEWORKER and (assignee != actor or case.assignee_id is not None):
         raise ServiceError("not-allowed")
+    previous = str(case.assignee.uuid) if case.assignee else ""
     case.assignee = assignee
     _responded(case)
     case.save()
-    _event(case, "case.assigned", actor, origin, {"to": str(assignee.uuid) if assignee else ""})
+    _event(
+        case,
+        "case.assigned",
+        actor,
+        origin,
+        {"from": previous, "to": str(assignee.uuid) if assignee else ""},
+    )
     return case
 
 
 @transaction.atomic
 def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
     case = lock_live_case(case)
+    previous = case.priority
     case.priority = priority
     case.save(update_fields=["priority", "updated_at"])
-    _event(case, "case.priority_changed", actor, origin, {"to": priority})
+    _event(case, "case.priority_changed", actor, origin, {"from": previous, "to": priority})
 
 
 @transaction.atomic
@@ -232,17 +241,46 @@ def set_retention(*, actor: Membership, days: int, origin: str = "") -> None:
     )
 
 
+def _evidence_event(event: str, *, actor, case, context_file, reason: str, origin: str) -> None:
+    # The reason is the point of the record: an empty or invented one is refused here,
+    # whatever the form did, so no view can record a reveal nobody justified.
+    if reason not in EvidenceReason.values:
+        raise ServiceError("no-reason")
+    if context_file.case_id != case.pk:
+        raise ServiceError("not-allowed")
+    _event(case, event, actor, origin, {"file": str(context_file.uuid), "reason": reason})
+
+
 @transaction.atomic
 def record_reveal(
     *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
 ) -> None:
     """A staff member chose to see a file unblurred: who, which file, and why."""
-    _event(
-        case,
+    _evidence_event(
         "evidence.revealed",
-        actor,
-        origin,
-        {"file": str(context_file.uuid), "reason": reason},
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
+    )
+
+
+@transaction.atomic
+def record_download(
+    *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
+) -> None:
+    """A coordinator takes the original out of the system: on the case's timeline,
+    with the reason (the vault also writes its custody event on the blob)."""
+    if actor.role != Role.COORDINATOR:
+        raise ServiceError("not-allowed")
+    _evidence_event(
+        "evidence.downloaded",
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
     )
 
 

@@ -62,6 +62,7 @@ STAFF_WORDS = {
     "task.done": _("Task done"),
     "referral.logged": _("Referral logged"),
     "evidence.revealed": _("Evidence revealed"),
+    "evidence.downloaded": _("Original file downloaded"),
 }
 
 
@@ -154,17 +155,107 @@ def home_sections(membership) -> dict:
     }
 
 
+def display_name(user) -> str:
+    """How staff pages name a colleague: their full name if they gave one, else their email."""
+    return user.get_full_name() or user.email
+
+
+# Who acted, for events not done by a staff member (AuditEvent.actor_kind).
+ACTOR_WORDS = {
+    "family": _("The family"),
+    "system": _("Amparo (automatic)"),
+}
+DESTRUCTION_WORDS = {
+    "erasure": _("at the family's request"),
+    "retention": _("the retention period ended"),
+}
+
+
+def _label(choices, value) -> str:
+    """A choice's label in the reader's language; the value itself if it is not one."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+STATUS_EVENTS = {"case.triaged", "case.closed", "case.reopened", "case.status_changed"}
+
+
+def _before_after(data: dict, word) -> str:
+    """ "before → after", or just "after" for events recorded before "from" was kept."""
+    after = word(data["to"])
+    return f"{word(data['from'])} → {after}" if "from" in data else after
+
+
+def _change(event, names: dict[str, str]) -> str:
+    data = event.data or {}
+    if event.event in STATUS_EVENTS and "to" in data:
+        return _before_after(data, lambda v: _label(CaseStatus, v))
+    if event.event == "case.priority_changed" and "to" in data:
+        return _before_after(data, lambda v: _label(Priority, v))
+    if event.event == "case.assigned" and "to" in data:
+        return _before_after(data, lambda v: names.get(v or "", str(_("Nobody"))))
+    if event.event == "referral.logged" and data.get("to"):
+        return _label(Referral.To, data["to"])
+    if event.event == "case.destroyed" and data.get("reason") in DESTRUCTION_WORDS:
+        return str(DESTRUCTION_WORDS[data["reason"]])
+    return ""
+
+
 def case_timeline(case) -> list[dict]:
-    events = AuditEvent.objects.filter(object_id=case.uuid).order_by("id")
+    """The case's history for staff: what happened, who did it (name and role in
+    words), the change (before → after) and, for evidence, the reason given.
+
+    One function (rendered by templates/support/includes/timeline.html) so every
+    page that shows the timeline says the same thing.
+    """
+    from django.contrib.auth import get_user_model
+
+    from .models import EvidenceReason, Membership
+
+    events = list(AuditEvent.objects.filter(object_id=case.uuid).order_by("id"))
     words = STAFF_WORDS | extensions.event_words()
-    return [
-        {
-            "at": e.created_at,
-            "text": words.get(e.event, e.event),
-            "who": e.actor_role or e.actor_kind,
-        }
+    user_pks = {
+        int(e.actor_ref.split(":", 1)[1])
         for e in events
-    ]
+        if e.actor_kind == AuditEvent.ActorKind.USER and e.actor_ref.split(":", 1)[1].isdigit()
+    }
+    users = {
+        f"user:{u.pk}": display_name(u) for u in get_user_model().objects.filter(pk__in=user_pks)
+    }
+    assignees = {
+        value
+        for e in events
+        if e.event == "case.assigned"
+        for value in ((e.data or {}).get("from"), (e.data or {}).get("to"))
+        if value
+    }
+    names = {
+        str(m.uuid): display_name(m.user)
+        for m in Membership.objects.filter(
+            organisation_id=case.organisation_id, uuid__in=assignees
+        ).select_related("user")
+    }
+    timeline = []
+    for e in events:
+        if e.actor_kind == AuditEvent.ActorKind.USER:
+            who = users.get(e.actor_ref) or str(_("A staff member"))
+            role = _label(Role, e.actor_role) if e.actor_role in Role.values else ""
+        else:
+            who, role = str(ACTOR_WORDS.get(e.actor_kind, _("Amparo (automatic)"))), ""
+        reason = (e.data or {}).get("reason") if e.event.startswith("evidence.") else None
+        timeline.append(
+            {
+                "at": e.created_at,
+                "text": words.get(e.event, e.event),
+                "who": who,
+                "role": role,
+                "change": _change(e, names),
+                "reason": _label(EvidenceReason, reason) if reason else "",
+            }
+        )
+    return timeline
 
 
 def case_links(case, membership) -> list[dict]:

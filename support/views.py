@@ -28,6 +28,7 @@ from .casework import TRANSITIONS
 from .forms import (
     AcceptInvitationForm,
     AssignForm,
+    DownloadForm,
     IncidentForm,
     InviteForm,
     LabelsForm,
@@ -72,6 +73,7 @@ SERVICE_MESSAGES = {
     "no-request": gettext_lazy("The family has not asked for erasure."),
     "too-many-labels": gettext_lazy("A case can have at most ten labels."),
     "case-destroyed": gettext_lazy("This case was destroyed; nothing can be added to it."),
+    "no-reason": gettext_lazy("Choose a reason from the list."),
 }
 
 
@@ -511,6 +513,40 @@ REJECTION_WORDS = {
 }
 
 
+# What vault.images.metadata_summary reports, in words (every key it returns is here:
+# tests/support/test_evidence_reasons.py checks, so no raw key reaches a page).
+METADATA_WORDS = {
+    "format": gettext_lazy("Format"),
+    "width": gettext_lazy("Width (pixels)"),
+    "height": gettext_lazy("Height (pixels)"),
+    "make": gettext_lazy("Camera make"),
+    "model": gettext_lazy("Camera model"),
+    "datetime_original": gettext_lazy("Date taken"),
+    "datetime": gettext_lazy("Date modified"),
+    "software": gettext_lazy("Software"),
+    "orientation": gettext_lazy("Orientation (EXIF value)"),
+    "exif_present": gettext_lazy("EXIF data"),
+    "gps_present": gettext_lazy("GPS location"),
+    "xmp_present": gettext_lazy("XMP data"),
+    "iptc_present": gettext_lazy("IPTC data"),
+    "icc_present": gettext_lazy("Colour profile (ICC)"),
+    "comment_present": gettext_lazy("Comment in the file"),
+}
+
+
+def metadata_words(summary: dict) -> list[tuple[str, object]]:
+    """(label, value) rows for the file page: known keys only, Yes/No for flags."""
+    rows = []
+    for key, label in METADATA_WORDS.items():
+        value = summary.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        rows.append((str(label), value))
+    return rows
+
+
 def _case_file(request, org, case, file):
     membership, case = get_case_for_user(request.user, org, case)
     context_file = case.files.select_related("blob").filter(uuid=file).first()
@@ -537,26 +573,11 @@ def file_blurred(request, org, case, file):
     )
 
 
-@login_required
-def file_reveal(request, org, case, file):
-    """A deliberate, audited step: the reason is recorded before anything is shown."""
-    membership, case, context_file = _case_file(request, org, case, file)
+def _file_page(request, membership, case, context_file, *, form=None, download_form=None):
     rejection = context_file.blob.image_rejection
-    form = RevealForm(request.POST if request.method == "POST" else None)
-    revealed = request.session.get("revealed", {})
-    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
-    if request.method == "POST" and not rejection and form.is_valid():
-        casework.record_reveal(
-            actor=membership,
-            case=case,
-            context_file=context_file,
-            reason=form.cleaned_data["reason"],
-            origin=origin(request),
-        )
-        revealed[str(context_file.uuid)] = time.time()
-        request.session["revealed"] = revealed
-        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
-    shown = time.time() - revealed.get(str(context_file.uuid), 0) < REVEAL_SECONDS
+    revealed_at = request.session.get("revealed", {}).get(str(context_file.uuid), 0)
+    shown = time.time() - revealed_at < REVEAL_SECONDS and not rejection
+    can_download = membership.role == Role.COORDINATOR
     return render(
         request,
         "support/file_reveal.html",
@@ -565,15 +586,37 @@ def file_reveal(request, org, case, file):
             "organisation": membership.organisation,
             "case": case,
             "file": context_file,
-            "form": form,
-            "shown": shown and not rejection,
+            "form": form or RevealForm(),
+            "download_form": (download_form or DownloadForm()) if can_download else None,
+            "shown": shown,
             "rejection": REJECTION_WORDS.get(rejection, REJECTION_WORDS["corrupt"])
             if rejection
             else "",
-            "metadata": context_file.blob.metadata() if shown else {},
-            "can_download": membership.role == Role.COORDINATOR,
+            "metadata": metadata_words(context_file.blob.metadata()) if shown else [],
+            "can_download": can_download,
         },
     )
+
+
+@login_required
+def file_reveal(request, org, case, file):
+    """A deliberate, audited step: the reason is recorded before anything is shown."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    form = RevealForm(request.POST if request.method == "POST" else None)
+    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
+    if request.method == "POST" and not context_file.blob.image_rejection and form.is_valid():
+        casework.record_reveal(
+            actor=membership,
+            case=case,
+            context_file=context_file,
+            reason=form.cleaned_data["reason"],
+            origin=origin(request),
+        )
+        revealed = request.session.get("revealed", {})
+        revealed[str(context_file.uuid)] = time.time()
+        request.session["revealed"] = revealed
+        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
+    return _file_page(request, membership, case, context_file, form=form)
 
 
 @login_required
@@ -593,10 +636,24 @@ def file_preview(request, org, case, file):
 
 @login_required
 def file_download(request, org, case, file):
-    """The original, always as an attachment, for coordinators only; audited."""
+    """The original, always as an attachment, for coordinators only, after they say why.
+
+    A GET (or a POST without a reason) shows the file page with the question; the
+    reason goes on the case's timeline before the first byte is sent.
+    """
     membership, case, context_file = _case_file(request, org, case, file)
     if membership.role != Role.COORDINATOR:
         raise PermissionDenied
+    form = DownloadForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST" or not form.is_valid():
+        return _file_page(request, membership, case, context_file, download_form=form)
+    casework.record_download(
+        actor=membership,
+        case=case,
+        context_file=context_file,
+        reason=form.cleaned_data["reason"],
+        origin=origin(request),
+    )
     return blob_response(
         context_file.blob,
         actor=events.staff_actor(membership, origin(request)),
