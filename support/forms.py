@@ -9,7 +9,8 @@ from .models import AgeBand, CaseStatus, EvidenceReason, Priority, Referral, Rol
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
-    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    # The least-privileged role with case access: a coordinator is a deliberate choice.
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.CASEWORKER)
 
 
 class RoleForm(forms.Form):

@@ -4,6 +4,7 @@ import time
 import qrcode
 import qrcode.image.svg
 from allauth.account.decorators import reauthentication_required
+from allauth.account.internal.flows.reauthentication import reauthenticate_by_password
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -59,6 +60,7 @@ from .permissions import (
 SERVICE_MESSAGES = {
     "already-member": gettext_lazy("That person is already a member of this organisation."),
     "last-admin": gettext_lazy("An organisation needs at least one active administrator."),
+    "self-deactivate": gettext_lazy("You cannot deactivate yourself; ask another administrator."),
     "invitation-invalid": gettext_lazy("This invitation is no longer valid. Ask for a new one."),
     "account-exists": gettext_lazy(
         "An account with this email exists: sign in first, then open the link."
@@ -152,11 +154,19 @@ def member_role(request, org, member):
     return redirect("support:members", org=org)
 
 
-@require_POST
 @login_required
 @reauthentication_required
 def member_deactivate(request, org, member):
+    """GET: a page that says what deactivation does; POST: deactivate. Never oneself."""
     actor, target = get_member_for_admin(request.user, org, member)
+    if target == actor:
+        raise Http404
+    if request.method != "POST":
+        return render(
+            request,
+            "support/member_deactivate.html",
+            {"membership": actor, "organisation": actor.organisation, "person": target},
+        )
     try:
         member_services.deactivate_member(actor=actor, target=target, origin=origin(request))
     except events.ServiceError as exc:
@@ -201,6 +211,9 @@ def invitation_accept(request, token):
             return redirect("account_login")
         if user is None:
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            # The password was chosen on this very form: allauth's own record of a
+            # re-authentication, so MFA enrolment does not ask for it again at once.
+            reauthenticate_by_password(request)
         messages.success(request, _("Welcome. Now set up two-factor authentication."))
         return redirect("support:home")
     return render(
