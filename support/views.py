@@ -5,7 +5,6 @@ import qrcode
 import qrcode.image.svg
 from allauth.account.decorators import reauthentication_required
 from allauth.account.internal.flows.reauthentication import reauthenticate_by_password
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -44,7 +43,7 @@ from .forms import (
     StatusForm,
     TaskForm,
 )
-from .http import origin
+from .http import absolute_url, origin
 from .models import Case, Incident, Invitation, Membership, Role
 from .permissions import (
     CASE_ROLES,
@@ -445,7 +444,7 @@ def incidents(request, org):
 @login_required
 def incident_detail(request, org, incident):
     membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     return render(
         request,
         "support/incident.html",
@@ -464,7 +463,7 @@ def incident_qr(request, org, incident, fmt):
     if fmt not in {"png", "svg"}:
         raise Http404
     _membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     if fmt == "svg":
         image = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage)
         content_type = "image/svg+xml"
