@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from vault import audit
+from vault import audit, crypto
 from vault import services as vault_services
 from vault.fields import EncryptedText
 
@@ -43,7 +43,6 @@ TRANSITIONS = {
 }
 RETENTION_MIN_DAYS = 30
 RETENTION_MAX_DAYS = 3650
-INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def _event(case: Case, event: str, actor: Membership, origin: str, data=None) -> None:
@@ -189,7 +188,7 @@ def log_referral(
 
 def _intake_code() -> str:
     for _ in range(10):
-        code = "".join(secrets.choice(INTAKE_CODE_ALPHABET) for _ in range(8))
+        code = "".join(secrets.choice(crypto.ACCESS_CODE_ALPHABET) for _ in range(8))
         if not Incident.objects.filter(intake_code=code).exists():
             return code
     raise RuntimeError("no free intake code")

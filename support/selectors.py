@@ -341,3 +341,77 @@ def dashboard(membership) -> dict:
         "urgent_open": urgent,
         "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
     }
+
+
+# --- What the families' pages (reporting) read ------------------------------------------
+# reporting reads support's data only through these functions, so what a family's page
+# can see of the database is listed in one place (and no family view builds a query).
+
+
+def report_draft(draft_uuid: str | None):
+    """The family's unsent report (the draft id kept in their session), or None."""
+    from .models import ReportDraft
+
+    return ReportDraft.objects.filter(uuid=draft_uuid).first() if draft_uuid else None
+
+
+def draft_files(draft) -> list:
+    return list(draft.files.select_related("blob"))
+
+
+def active_organisations() -> list:
+    from .models import Organisation
+
+    return list(Organisation.objects.filter(is_active=True).order_by("name"))
+
+
+def active_organisation(organisation_uuid: str | None):
+    from .models import Organisation
+
+    if not organisation_uuid:
+        return None
+    return Organisation.objects.filter(uuid=organisation_uuid, is_active=True).first()
+
+
+def default_organisation(configured_uuid: str = ""):
+    """The group a report goes to without asking: the configured one, or the only one."""
+    from .models import Organisation
+
+    if configured_uuid:
+        return active_organisation(configured_uuid)
+    active = list(Organisation.objects.filter(is_active=True)[:2])
+    return active[0] if len(active) == 1 else None
+
+
+def open_incident(intake_code: str):
+    """The incident an intake link or QR code names, if it still takes reports."""
+    from .models import Incident
+
+    return (
+        Incident.objects.filter(
+            intake_code=intake_code.upper(), is_open=True, organisation__is_active=True
+        )
+        .select_related("organisation")
+        .first()
+    )
+
+
+def incident_by_uuid(incident_uuid: str | None):
+    from .models import Incident
+
+    return Incident.objects.filter(uuid=incident_uuid).first() if incident_uuid else None
+
+
+def family_status(case) -> dict:
+    """What the family's status page shows of their case: the message thread, their
+    files and the notes staff chose to share. Never internal notes or staff names."""
+    return {
+        "thread": case.messages.select_related("author").order_by("created_at"),
+        "files": case.files.select_related("blob").order_by("id"),
+        "shared_notes": case.notes.filter(shared_with_family=True),
+    }
+
+
+def case_events(case, events) -> list:
+    """The case's audit events of the given kinds, oldest first (the family timeline)."""
+    return list(AuditEvent.objects.filter(object_id=case.uuid, event__in=events).order_by("id"))
