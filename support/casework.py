@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from vault import audit
+from vault import audit, crypto
 from vault import services as vault_services
 from vault.fields import EncryptedText
 
@@ -22,6 +22,7 @@ from .models import (
     CaseStatus,
     ContactPreference,
     ContextFile,
+    EvidenceReason,
     Incident,
     Membership,
     Message,
@@ -43,7 +44,6 @@ TRANSITIONS = {
 }
 RETENTION_MIN_DAYS = 30
 RETENTION_MAX_DAYS = 3650
-INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def _event(case: Case, event: str, actor: Membership, origin: str, data=None) -> None:
@@ -93,10 +93,17 @@ def assign_case(
         or assignee.role not in {Role.COORDINATOR, Role.CASEWORKER}
     ):
         raise ServiceError("bad-assignee")
+    previous = str(case.assignee.uuid) if case.assignee else ""
     case.assignee = assignee
     _responded(case)
     case.save()
-    _event(case, "case.assigned", actor, origin, {"to": str(assignee.uuid) if assignee else ""})
+    _event(
+        case,
+        "case.assigned",
+        actor,
+        origin,
+        {"from": previous, "to": str(assignee.uuid) if assignee else ""},
+    )
     return case
 
 
@@ -104,9 +111,10 @@ def assign_case(
 def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
     case = lock_live_case(case)
     require(actor, "case.priority", case=case)
+    previous = case.priority
     case.priority = priority
     case.save(update_fields=["priority", "updated_at"])
-    _event(case, "case.priority_changed", actor, origin, {"to": priority})
+    _event(case, "case.priority_changed", actor, origin, {"from": previous, "to": priority})
 
 
 @transaction.atomic
@@ -189,7 +197,7 @@ def log_referral(
 
 def _intake_code() -> str:
     for _ in range(10):
-        code = "".join(secrets.choice(INTAKE_CODE_ALPHABET) for _ in range(8))
+        code = "".join(secrets.choice(crypto.ACCESS_CODE_ALPHABET) for _ in range(8))
         if not Incident.objects.filter(intake_code=code).exists():
             return code
     raise RuntimeError("no free intake code")
@@ -240,18 +248,46 @@ def set_retention(*, actor: Membership, days: int, origin: str = "") -> None:
     )
 
 
+def _evidence_event(event: str, *, actor, case, context_file, reason: str, origin: str) -> None:
+    # The reason is the point of the record: an empty or invented one is refused here,
+    # whatever the form did, so no view can record a reveal nobody justified.
+    if reason not in EvidenceReason.values:
+        raise ServiceError("no-reason")
+    if context_file.case_id != case.pk:
+        raise ServiceError("not-allowed")
+    _event(case, event, actor, origin, {"file": str(context_file.uuid), "reason": reason})
+
+
 @transaction.atomic
 def record_reveal(
     *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
 ) -> None:
     """A staff member chose to see a file unblurred: who, which file, and why."""
     require(actor, "file.reveal", case=case)
-    _event(
-        case,
+    _evidence_event(
         "evidence.revealed",
-        actor,
-        origin,
-        {"file": str(context_file.uuid), "reason": reason},
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
+    )
+
+
+@transaction.atomic
+def record_download(
+    *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
+) -> None:
+    """A coordinator takes the original out of the system: on the case's timeline,
+    with the reason (the vault also writes its custody event on the blob)."""
+    require(actor, "file.download", case=case)
+    _evidence_event(
+        "evidence.downloaded",
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
     )
 
 

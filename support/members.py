@@ -171,6 +171,9 @@ def change_role(*, actor: Membership, target: Membership, role: str, origin: str
 
 @transaction.atomic
 def deactivate_member(*, actor: Membership, target: Membership, origin: str = "") -> None:
+    if target.pk == actor.pk:
+        # An admin locking themselves out by a slip: another admin must do it.
+        raise ServiceError("self-deactivate")
     target = Membership.objects.select_for_update().get(pk=target.pk)
     require(actor, "members.manage", on=target)
     if not target.is_active:

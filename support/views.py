@@ -4,7 +4,7 @@ import time
 import qrcode
 import qrcode.image.svg
 from allauth.account.decorators import reauthentication_required
-from django.conf import settings
+from allauth.account.internal.flows.reauthentication import reauthenticate_by_password
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -29,6 +29,7 @@ from .forms import (
     AcceptInvitationForm,
     AssignForm,
     CaseIncidentForm,
+    DownloadForm,
     ErasureForm,
     HoldForm,
     IncidentForm,
@@ -45,7 +46,7 @@ from .forms import (
     StatusForm,
     TaskForm,
 )
-from .http import origin
+from .http import absolute_url, origin
 from .models import Case, Incident, Invitation, Membership, Role
 from .permissions import (
     ACTIONS,
@@ -63,6 +64,7 @@ from .permissions import (
 SERVICE_MESSAGES = {
     "already-member": gettext_lazy("That person is already a member of this organisation."),
     "last-admin": gettext_lazy("An organisation needs at least one active administrator."),
+    "self-deactivate": gettext_lazy("You cannot deactivate yourself; ask another administrator."),
     "invitation-invalid": gettext_lazy("This invitation is no longer valid. Ask for a new one."),
     "account-exists": gettext_lazy(
         "An account with this email exists: sign in first, then open the link."
@@ -77,6 +79,7 @@ SERVICE_MESSAGES = {
     "no-request": gettext_lazy("The family has not asked for erasure."),
     "too-many-labels": gettext_lazy("A case can have at most ten labels."),
     "case-destroyed": gettext_lazy("This case was destroyed; nothing can be added to it."),
+    "no-reason": gettext_lazy("Choose a reason from the list."),
 }
 
 
@@ -155,11 +158,19 @@ def member_role(request, org, member):
     return redirect("support:members", org=org)
 
 
-@require_POST
 @login_required
 @reauthentication_required
 def member_deactivate(request, org, member):
+    """GET: a page that says what deactivation does; POST: deactivate. Never oneself."""
     actor, target = get_member_for_admin(request.user, org, member)
+    if target == actor:
+        raise Http404
+    if request.method != "POST":
+        return render(
+            request,
+            "support/member_deactivate.html",
+            {"membership": actor, "organisation": actor.organisation, "person": target},
+        )
     try:
         member_services.deactivate_member(actor=actor, target=target, origin=origin(request))
     except events.ServiceError as exc:
@@ -204,6 +215,9 @@ def invitation_accept(request, token):
             return redirect("account_login")
         if user is None:
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            # The password was chosen on this very form: allauth's own record of a
+            # re-authentication, so MFA enrolment does not ask for it again at once.
+            reauthenticate_by_password(request)
         messages.success(request, _("Welcome. Now set up two-factor authentication."))
         return redirect("support:home")
     return render(
@@ -691,7 +705,7 @@ def incidents(request, org):
 @login_required
 def incident_detail(request, org, incident):
     membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     return render(
         request,
         "support/incident.html",
@@ -710,7 +724,7 @@ def incident_qr(request, org, incident, fmt):
     if fmt not in {"png", "svg"}:
         raise Http404
     _membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     if fmt == "svg":
         image = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage)
         content_type = "image/svg+xml"
@@ -772,6 +786,40 @@ REJECTION_WORDS = {
 }
 
 
+# What vault.images.metadata_summary reports, in words (every key it returns is here:
+# tests/support/test_evidence_reasons.py checks, so no raw key reaches a page).
+METADATA_WORDS = {
+    "format": gettext_lazy("Format"),
+    "width": gettext_lazy("Width (pixels)"),
+    "height": gettext_lazy("Height (pixels)"),
+    "make": gettext_lazy("Camera make"),
+    "model": gettext_lazy("Camera model"),
+    "datetime_original": gettext_lazy("Date taken"),
+    "datetime": gettext_lazy("Date modified"),
+    "software": gettext_lazy("Software"),
+    "orientation": gettext_lazy("Orientation (EXIF value)"),
+    "exif_present": gettext_lazy("EXIF data"),
+    "gps_present": gettext_lazy("GPS location"),
+    "xmp_present": gettext_lazy("XMP data"),
+    "iptc_present": gettext_lazy("IPTC data"),
+    "icc_present": gettext_lazy("Colour profile (ICC)"),
+    "comment_present": gettext_lazy("Comment in the file"),
+}
+
+
+def metadata_words(summary: dict) -> list[tuple[str, object]]:
+    """(label, value) rows for the file page: known keys only, Yes/No for flags."""
+    rows = []
+    for key, label in METADATA_WORDS.items():
+        value = summary.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        rows.append((str(label), value))
+    return rows
+
+
 def _case_file(request, org, case, file):
     membership, case = get_case_for_user(request.user, org, case)
     context_file = case.files.select_related("blob").filter(uuid=file).first()
@@ -798,26 +846,11 @@ def file_blurred(request, org, case, file):
     )
 
 
-@login_required
-def file_reveal(request, org, case, file):
-    """A deliberate, audited step: the reason is recorded before anything is shown."""
-    membership, case, context_file = _case_file(request, org, case, file)
+def _file_page(request, membership, case, context_file, *, form=None, download_form=None):
     rejection = context_file.blob.image_rejection
-    form = RevealForm(request.POST if request.method == "POST" else None)
-    revealed = request.session.get("revealed", {})
-    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
-    if request.method == "POST" and not rejection and form.is_valid():
-        casework.record_reveal(
-            actor=membership,
-            case=case,
-            context_file=context_file,
-            reason=form.cleaned_data["reason"],
-            origin=origin(request),
-        )
-        revealed[str(context_file.uuid)] = time.time()
-        request.session["revealed"] = revealed
-        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
-    shown = time.time() - revealed.get(str(context_file.uuid), 0) < REVEAL_SECONDS
+    revealed_at = request.session.get("revealed", {}).get(str(context_file.uuid), 0)
+    shown = time.time() - revealed_at < REVEAL_SECONDS and not rejection
+    can_download = may(membership, "file.download", case=case)
     return render(
         request,
         "support/file_reveal.html",
@@ -826,15 +859,37 @@ def file_reveal(request, org, case, file):
             "organisation": membership.organisation,
             "case": case,
             "file": context_file,
-            "form": form,
-            "shown": shown and not rejection,
+            "form": form or RevealForm(),
+            "download_form": (download_form or DownloadForm()) if can_download else None,
+            "shown": shown,
             "rejection": REJECTION_WORDS.get(rejection, REJECTION_WORDS["corrupt"])
             if rejection
             else "",
-            "metadata": context_file.blob.metadata() if shown else {},
-            "can_download": may(membership, "file.download", case=case),
+            "metadata": metadata_words(context_file.blob.metadata()) if shown else [],
+            "can_download": can_download,
         },
     )
+
+
+@login_required
+def file_reveal(request, org, case, file):
+    """A deliberate, audited step: the reason is recorded before anything is shown."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    form = RevealForm(request.POST if request.method == "POST" else None)
+    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
+    if request.method == "POST" and not context_file.blob.image_rejection and form.is_valid():
+        casework.record_reveal(
+            actor=membership,
+            case=case,
+            context_file=context_file,
+            reason=form.cleaned_data["reason"],
+            origin=origin(request),
+        )
+        revealed = request.session.get("revealed", {})
+        revealed[str(context_file.uuid)] = time.time()
+        request.session["revealed"] = revealed
+        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
+    return _file_page(request, membership, case, context_file, form=form)
 
 
 @login_required
@@ -854,9 +909,23 @@ def file_preview(request, org, case, file):
 
 @login_required
 def file_download(request, org, case, file):
-    """The original, always as an attachment, for coordinators only; audited."""
+    """The original, always as an attachment, for coordinators only, after they say why.
+
+    A GET (or a POST without a reason) shows the file page with the question; the
+    reason goes on the case's timeline before the first byte is sent.
+    """
     membership, case, context_file = _case_file(request, org, case, file)
     require(membership, "file.download", case=case)
+    form = DownloadForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST" or not form.is_valid():
+        return _file_page(request, membership, case, context_file, download_form=form)
+    casework.record_download(
+        actor=membership,
+        case=case,
+        context_file=context_file,
+        reason=form.cleaned_data["reason"],
+        origin=origin(request),
+    )
     return blob_response(
         context_file.blob,
         actor=events.staff_actor(membership, origin(request)),

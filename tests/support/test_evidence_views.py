@@ -69,7 +69,9 @@ def test_the_full_preview_needs_a_recorded_reveal_with_a_reason(coordinator, evi
 
 def test_the_original_is_never_inline_and_only_for_coordinators(coordinator, caseworker, evidence):
     case, context_file = evidence
-    response = client_for(coordinator).get(file_url("file-download", case, context_file))
+    response = client_for(coordinator).post(
+        file_url("file-download", case, context_file), {"download-reason": "police"}
+    )
     assert response["Content-Disposition"].startswith("attachment")
     assert response["Content-Type"] == "application/octet-stream"
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -79,6 +81,10 @@ def test_the_original_is_never_inline_and_only_for_coordinators(coordinator, cas
     assert (
         client_for(caseworker).get(file_url("file-download", case, context_file)).status_code == 403
     )
+    download = client_for(caseworker).post(
+        file_url("file-download", case, context_file), {"download-reason": "police"}
+    )
+    assert download.status_code == 403
 
 
 @pytest.mark.parametrize("name", ["file-blurred", "file-reveal", "file-preview", "file-download"])
