@@ -75,10 +75,10 @@ def test_every_download_appears_on_the_case_timeline_with_its_reason(coordinator
         client.post(file_url("file-download", case, context_file), {"download-reason": "family"})
     with translation.override("en"):
         html = client.get(
-            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            reverse("support:case-timeline", args=[case.organisation.uuid, case.uuid]),
             HTTP_ACCEPT_LANGUAGE="en",
         ).content.decode()
-    timeline = html[html.index('id="timeline-title"') :]
+    timeline = html[html.index('id="timeline"') :]
     assert timeline.count("Original file downloaded") == 2
     assert timeline.count("The family asked me to check it") == 2
 

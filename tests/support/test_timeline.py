@@ -15,12 +15,12 @@ def timeline_html(member, case, language):
     html = (
         client_for(member)
         .get(
-            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            reverse("support:case-timeline", args=[case.organisation.uuid, case.uuid]),
             HTTP_ACCEPT_LANGUAGE=language,
         )
         .content.decode()
     )
-    return html[html.index('id="timeline-title"') :]
+    return html[html.index('id="timeline"') :]
 
 
 @pytest.fixture
