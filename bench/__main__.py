@@ -24,6 +24,8 @@ REDIS_URL are set.
    context files vs raw SHA-256 of the same bytes, and its peak memory above idle.
 6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
    scan, and the staff pages' p95 at 100 000 cases vs a trivial page.
+7. Serving (bench/serving.py): gunicorn with gunicorn.conf.py; p95 of other pages
+   while slow uploads (200 MB at 1 MB/s each) stream, vs the same pages with none.
 """
 
 from __future__ import annotations
@@ -396,16 +398,22 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from bench.casework import bench_matching, bench_pages
         from bench.export import bench_export
+        from bench.serving import bench_serving
 
-        # BENCH_ONLY=casework or =export runs just those figures (quicker, for tuning).
+        # BENCH_ONLY=casework, =export, =serving or =upload (upload speed and memory)
+        # runs just those figures (quicker, for tuning).
         only = os.environ.get("BENCH_ONLY", "")
         results = []
+        if only in {"", "upload"}:
+            results += bench_upload() + bench_memory()
         if not only:
-            results += bench_upload() + bench_memory() + bench_download() + bench_pdq()
+            results += bench_download() + bench_pdq()
         if only in {"", "export"}:
             results += bench_export(_row, var)
         if only in {"", "casework"}:
             results += bench_matching(_row) + bench_pages(_row)
+        if only in {"", "serving"}:
+            results += bench_serving(_row)
     finally:
         if services is not None:
             services.stop()
