@@ -886,22 +886,24 @@ class StreamHasher:
     hash here (``usedforsecurity=False``) and nothing relies on it for integrity.
 
     MD5 is the slower of the two where the CPU has SHA extensions (about half the
-    speed of SHA-256). With ``parallel=True`` it runs on a helper thread fed through
-    a short queue (at most ``_QUEUE_CHUNKS`` chunks behind): hashlib releases the GIL
-    for inputs over 2 KiB, so on two cores both digests cost about what MD5 costs
-    alone. Call :meth:`close` when done; it stops the helper.
+    speed of SHA-256). With ``md5=False`` it is not computed at all (``hexdigests``
+    returns ``""`` for it): evidence uploads leave it to the worker, off the request
+    path (``vault.services.fill_md5``). With ``parallel=True`` it runs on a helper
+    thread fed through a short queue (at most ``_QUEUE_CHUNKS`` chunks behind):
+    hashlib releases the GIL for inputs over 2 KiB, so on two cores both digests cost
+    about what MD5 costs alone. Call :meth:`close` when done; it stops the helper.
     """
 
     _QUEUE_CHUNKS = 32
 
-    def __init__(self, *, parallel: bool = False) -> None:
+    def __init__(self, *, parallel: bool = False, md5: bool = True) -> None:
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.size = 0
         self._queue: queue.Queue | None = None
         self._helper: threading.Thread | None = None
         self._helper_error: BaseException | None = None
-        if parallel:
+        if parallel and md5:
             self._queue = queue.Queue(self._QUEUE_CHUNKS)
             self._helper = threading.Thread(target=self._md5_loop, name="md5", daemon=True)
             self._helper.start()
@@ -920,7 +922,9 @@ class StreamHasher:
                 self._queue.task_done()
 
     def update(self, data: bytes) -> None:
-        if self._queue is None:
+        if self._md5 is None:
+            pass
+        elif self._queue is None:
             self._md5.update(data)
         else:
             if self._helper is None:
@@ -936,7 +940,7 @@ class StreamHasher:
             self._queue.join()
             if self._helper_error is not None:
                 raise self._helper_error
-        return self._sha256.hexdigest(), self._md5.hexdigest()
+        return self._sha256.hexdigest(), self._md5.hexdigest() if self._md5 is not None else ""
 
     def close(self) -> None:
         """Stop the helper thread, if any. The digests stay readable."""
