@@ -218,6 +218,12 @@ class EncryptingUploadHandler(FileUploadHandler):
     and errors.
     """
 
+    # Django's parser hands files over in chunks of this size (its default is 64 KiB).
+    # Each chunk costs the parser a fixed ~30 µs of Python, which at 64 KiB was a
+    # fifth of the upload's time; at 256 KiB it is a twentieth. Memory stays small:
+    # the hashing and writing queues hold at most ~12 MiB of chunks between them.
+    chunk_size = 256 * 1024
+
     def __init__(self, request=None, *, recipient: RecipientKey | None = None) -> None:
         super().__init__(request)
         self.recipient = recipient
