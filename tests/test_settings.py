@@ -83,6 +83,7 @@ def test_production_refuses_to_start_without_a_secret(tmp_path, missing):
 def test_a_secret_can_come_from_a_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(secrets.token_urlsafe(50) + "\n")
+    secret_file.chmod(0o600)  # a world-readable key file is a warning (vault.W001)
     env = production_env(tmp_path, SECRET_KEY=None, SECRET_KEY_FILE=str(secret_file))
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stderr

@@ -553,3 +553,12 @@ def test_it_hashes_streams_with_sha256_and_md5(parallel):
     )
     hasher.close()
     assert hasher.hexdigests()[0] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_it_can_leave_md5_out(parallel):
+    data = os.urandom(300_000)
+    hasher = crypto.StreamHasher(parallel=parallel, md5=False)
+    hasher.update(data)
+    assert hasher.hexdigests() == (hashlib.sha256(data).hexdigest(), "")
+    hasher.close()
