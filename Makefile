@@ -16,7 +16,7 @@ UV_COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11 --gener
 .PHONY: run test lint format bench install clean messages lock
 
 $(STAMP): requirements.lock requirements-dev.lock
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
 	touch $(STAMP)
 
