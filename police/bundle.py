@@ -23,6 +23,7 @@ recorded at intake; the custody log is read in batches and written line by line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -273,10 +274,9 @@ class _Prefetch:
     def close(self) -> None:
         self._stop.set()
         while self._thread.is_alive():
-            try:  # unblock a producer waiting on a full queue
+            # Unblock a producer waiting on a full queue.
+            with contextlib.suppress(queue.Empty):
                 self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
         self._thread.join()
 
 
