@@ -23,6 +23,7 @@ recorded at intake; the custody log is read in batches and written line by line.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import hashlib
@@ -42,12 +43,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import FieldError
+from django.db import transaction
 
 from support.events import staff_actor
 from support.models import Case, ContextFile, Membership
 from takedowns import vics
 from takedowns.models import Notice
-from vault import anchors, crypto, keys
+from vault import anchors, audit, crypto, keys, storage
 from vault import services as vault_services
 from vault.audit import _fields as audit_fields
 from vault.models import AuditAnchor, AuditEvent, Blob
@@ -69,6 +71,9 @@ SIGNATURE_BIN = "signature/manifest.sig"
 SHA256SUMS = "SHA256SUMS"
 TIMESTAMP = "timestamp/manifest.tsr"
 TSA_CHAIN = "timestamp/tsa-chain.pem"
+SEALED_PACKAGE = "sealed/originals.ampsealed"
+SEALED_MAGIC = b"AMPSEALED1\n"
+SEALED_FORMAT = "amparo-sealed-originals/1"
 UNLISTED = {MANIFEST, SIGNATURE, SIGNATURE_BIN, SHA256SUMS, TIMESTAMP, TSA_CHAIN}
 
 # Alleged offences by report category (Spanish Penal Code), for the cover sheet. An
@@ -354,8 +359,12 @@ def _how_obtained(context_file: ContextFile, event: AuditEvent | None) -> tuple[
     return how, who
 
 
-def _exhibits(case: Case) -> tuple[list[dict], list[ContextFile]]:
-    """One manifest row per item, numbered E001…: context files, fingerprints, locations."""
+def _exhibits(case: Case, unit=None) -> tuple[list[dict], list[ContextFile]]:
+    """One manifest row per item, numbered E001…: context files, fingerprints, locations.
+
+    A sealed original (its key sealed to a recipient's X25519 public key, unreadable
+    here) goes into the sealed package when it was sealed to ``unit``'s key; sealed to
+    anyone else, it is listed and left out."""
     files = list(case.files.select_related("blob").order_by("created_at", "id"))
     stored = _stored_by([f.blob.uuid for f in files])
     rows: list[dict] = []
@@ -367,8 +376,14 @@ def _exhibits(case: Case) -> tuple[list[dict], list[ContextFile]]:
         filename = blob.filename() if blob.state == Blob.State.STORED else ""
         if blob.state == Blob.State.DESTROYED:
             status, path = "destroyed before export (only its hashes remain)", ""
+        elif blob.is_sealed and unit is not None and blob.recipient_id == unit.recipient_key_id:
+            status, path = (
+                f"sealed original: in {SEALED_PACKAGE}, encrypted to the unit's key "
+                "(open it with verify_bundle.py --open-sealed)",
+                "",
+            )
         elif blob.is_sealed:
-            status, path = "sealed original: travels separately, encrypted to the unit's key", ""
+            status, path = "sealed original for another recipient: not in this file", ""
         else:
             status, path = "included", f"files/E{number:03d}{_safe_ext(filename)}"
         rows.append(
@@ -392,6 +407,7 @@ def _exhibits(case: Case) -> tuple[list[dict], list[ContextFile]]:
                 "status": status,
                 "path": path,
                 "_file": context_file,
+                "_sealed": status.startswith("sealed original: in"),
             }
         )
     for fp in case.fingerprints.order_by("created_at", "id"):
@@ -484,6 +500,93 @@ def _manifest_csv(rows: list[dict]) -> bytes:
             values.append("" if value is None else str(value))
         writer.writerow(values)
     return out.getvalue().encode("utf-8")
+
+
+# --- sealed originals ----------------------------------------------------------------------
+
+
+def _sealed_rows(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("_sealed")]
+
+
+def _write_sealed(w: _Writer, rows: list[dict], unit, case: Case, actor) -> dict | None:
+    """sealed/originals.ampsealed: the sealed originals meant for ``unit``, as they are
+    stored — each file's AMPV1 ciphertext and its DEK sealed to the unit's X25519 key.
+
+    Threat: a sealed original must stay unreadable to the server and to anyone who
+    gets the case file without the unit's private key (the ZIP passphrase included).
+    Choice: the server cannot decrypt them and does not try; it copies the ciphertext
+    and the 92-byte sealed DEK, which only the unit's private key opens (X25519 +
+    HKDF-SHA-256 + AES-GCM, bound to the blob id; every 64 KiB segment authenticated).
+    Layout: ``AMPSEALED1\n``, a 4-byte big-endian length, a JSON header (per entry:
+    exhibit, blob id, sealed DEK, SHA-256 and size of the original, ciphertext size),
+    then the ciphertexts in the header's order. The manifest lists the package by its
+    SHA-256 only; ``tools/verify_bundle.py --open-sealed`` opens it.
+    """
+    sealed = _sealed_rows(rows)
+    if not sealed:
+        return None
+    blobs = {b.pk: b for b in Blob.objects.filter(pk__in=[r["_file"].blob_id for r in sealed])}
+    entries, pairs = [], []
+    for row in sealed:
+        blob = blobs[row["_file"].blob_id]
+        if blob.state != Blob.State.STORED or blob.sealed_dek is None:
+            raise BundleError("sealed-unavailable", row["exhibit"])
+        entry = {
+            "exhibit": row["exhibit"],
+            "blob_id": str(blob.uuid),
+            "sealed_dek": base64.b64encode(bytes(blob.sealed_dek)).decode(),
+            "sha256": blob.sha256,
+            "size": blob.size,
+            "ciphertext_size": crypto.ciphertext_size(blob.size),
+            "extension": _safe_ext(row["original_filename"]),
+        }
+        entries.append(entry)
+        pairs.append((entry, blob))
+    header = _canonical(
+        {
+            "format": SEALED_FORMAT,
+            "recipient_fingerprint": unit.recipient_key.fingerprint,
+            "recipient": unit.name,
+            "entries": entries,
+        }
+    )
+    store = storage.evidence_store()
+
+    def chunks():
+        yield SEALED_MAGIC + len(header).to_bytes(4, "big") + header
+        for entry, blob in pairs:
+            with transaction.atomic():
+                audit.record(
+                    "blob.exported_sealed",
+                    actor=actor,
+                    object_type="blob",
+                    object_id=blob.uuid,
+                    organisation_id=case.organisation.uuid,
+                    data={"kind": blob.kind, "recipient": unit.recipient_key.fingerprint},
+                )
+            left = entry["ciphertext_size"]
+            reader = store.open(blob.storage_key)
+            try:
+                while left > 0 and (piece := reader.read(min(left, BATCH))):
+                    left -= len(piece)
+                    yield piece
+                if left or reader.read(1):
+                    raise BundleError("sealed-size", entry["exhibit"])
+            finally:
+                reader.close()
+
+    digest, size = w.stream(SEALED_PACKAGE, chunks())
+    return {
+        "path": SEALED_PACKAGE,
+        "sha256": digest,
+        "size": size,
+        "format": SEALED_FORMAT,
+        "recipient": unit.name,
+        "recipient_fingerprint": unit.recipient_key.fingerprint,
+        "exhibits": [e["exhibit"] for e in entries],
+        "note": "encrypted to the receiving unit's X25519 key; Amparo cannot open it",
+    }
 
 
 # --- logs ----------------------------------------------------------------------------
@@ -1024,19 +1127,25 @@ def write_bundle(
     purpose: str,
     requested_by: Membership,
     progress: Callable[[int, int], None] | None = None,
+    unit=None,
 ) -> BundleResult:
     """Write the whole police bundle for ``case`` into the empty directory ``out_dir``.
 
     Raises ``BundleError`` when a context file no longer matches the SHA-256 recorded
     at intake, or the timestamp authority fails; the caller discards ``out_dir``.
     Each context file copied is a ``blob.exported`` custody event by ``requested_by``.
+    ``unit`` (a ``PoliceUnit``; by default the liaison's own) receives the sealed
+    originals sealed to its key, in ``sealed/originals.ampsealed``.
     """
     out_dir = Path(out_dir)
     if any(out_dir.iterdir()):
         raise BundleError("not-empty", "out_dir must be an empty directory")
     now = datetime.now(UTC)
     w = _Writer(out_dir, progress)
-    rows, files = _exhibits(case)
+    if unit is None:
+        assignment = getattr(requested_by, "police_assignment", None)
+        unit = assignment.unit if assignment is not None else None
+    rows, files = _exhibits(case, unit)
     w.total = sum(r["size"] or 0 for r in rows if r["path"])
 
     # The anchor first: the custody log runs up to a head signed for this export.
@@ -1050,6 +1159,8 @@ def write_bundle(
     # helper thread while the context files stream, which spend their time in C code
     # that releases the GIL. The thread touches no database connection.
     public_rows = [_public_row(r) for r in rows]
+    sealed_total = sum(r["size"] or 0 for r in _sealed_rows(rows))
+    w.total += sealed_total
     takedowns, referrals = _takedown_log(case), _referrals_log(case)
     suspects = _suspects(case)
     _ = case.organisation.name, case.narrative
@@ -1076,6 +1187,7 @@ def write_bundle(
             (out_dir / row["path"]).unlink(missing_ok=True)
             raise BundleError("file-hash-mismatch", row["exhibit"])
 
+    sealed_package = _write_sealed(w, rows, unit, case, actor)
     w.bytes("manifest.csv", _manifest_csv(public_rows))
     w.bytes("logs/takedowns.json", _pretty(takedowns))
     w.bytes("logs/referrals.json", _pretty(referrals))
@@ -1111,6 +1223,8 @@ def write_bundle(
         "restricted_files": ["restricted/suspects.json"],
         "never_included": "the fake image itself: only its fingerprints exist in Amparo",
     }
+    if sealed_package:
+        manifest["sealed_originals"] = sealed_package
     manifest_bytes = _pretty(manifest)
     manifest_sha256 = w.bytes(MANIFEST, manifest_bytes)
     digest = bytes.fromhex(manifest_sha256)
