@@ -155,11 +155,49 @@ def _kb(name: str, *parts) -> str:
     return f"kb:{name}-{uuid.uuid5(uuid.NAMESPACE_URL, '|'.join(map(str, parts)))}"
 
 
-class _Writer:
-    """Writes bundle files, recording each one's SHA-256 and size as it goes."""
+class DirectoryTarget:
+    """Bundle files as files under a directory (the verifier's tests, a local copy).
 
-    def __init__(self, root: Path, progress: Callable[[int, int], None] | None) -> None:
-        self.root = root
+    The export never uses it: there, the files go straight into the AES-256 ZIP
+    (``police.exports.ZipTarget``), so no decrypted byte is ever written to disk.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def open(self, rel: str, size: int | None = None) -> _FileHandle:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _FileHandle(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
+    def finished(self, rel: str, sha256: str, size: int) -> None:
+        pass
+
+    def discard(self, rel: str) -> None:
+        (self.root / rel).unlink(missing_ok=True)
+
+
+class _FileHandle:
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def write_batch(self, batch: list[bytes]) -> None:
+        _writev_all(self._fd, batch)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class _Writer:
+    """Writes bundle files into a target (``DirectoryTarget``, or the export's ZIP),
+    recording each one's SHA-256 and size as it goes.
+
+    A target has ``open(rel, size=None)`` returning a handle with ``write_batch(list
+    of bytes)`` and ``close()``, ``finished(rel, sha256, size)`` and ``discard(rel)``.
+    """
+
+    def __init__(self, target, progress: Callable[[int, int], None] | None) -> None:
+        self.target = target
         self.files: dict[str, tuple[str, int]] = {}
         self.progress = progress
         self.total = 0
@@ -167,28 +205,35 @@ class _Writer:
         self._reported = 0
 
     def bytes(self, rel: str, data: bytes) -> str:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        handle = self.target.open(rel, len(data))
+        try:
+            handle.write_batch([data])
+        finally:
+            handle.close()
         digest = hashlib.sha256(data).hexdigest()
         self.files[rel] = (digest, len(data))
+        self.target.finished(rel, digest, len(data))
         return digest
 
     def stream(
-        self, rel: str, chunks: Iterable[bytes], *, threaded: bool = False
+        self,
+        rel: str,
+        chunks: Iterable[bytes],
+        *,
+        threaded: bool = False,
+        size_hint: int | None = None,
     ) -> tuple[str, int]:
-        """Write chunks to ``rel``, hashing them; with ``threaded``, SHA-256 runs on a
-        helper thread while this one decrypts and writes (see ``_HashThread``)."""
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write chunks to ``rel``, hashing them; with ``threaded``, reading and
+        decrypting (``_Prefetch``) and SHA-256 (``_HashThread``) run on helper threads
+        while this one writes."""
         size = 0
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        handle = self.target.open(rel, size_hint)
         hasher = _HashThread() if threaded else _Hash()
         batches = _Prefetch(chunks) if threaded else _batches(chunks)
         try:
             for batch in batches:
                 hasher.update(batch)
-                _writev_all(fd, batch)
+                handle.write_batch(batch)
                 n = sum(map(len, batch))
                 size += n
                 self.advance(n)
@@ -197,8 +242,9 @@ class _Writer:
             hasher.close()
             if threaded:
                 batches.close()
-            os.close(fd)
+            handle.close()
         self.files[rel] = (digest, size)
+        self.target.finished(rel, digest, size)
         return digest, size
 
     def advance(self, n: int) -> None:
@@ -576,7 +622,8 @@ def _write_sealed(w: _Writer, rows: list[dict], unit, case: Case, actor) -> dict
             finally:
                 reader.close()
 
-    digest, size = w.stream(SEALED_PACKAGE, chunks())
+    size_hint = len(SEALED_MAGIC) + 4 + len(header) + sum(e["ciphertext_size"] for e in entries)
+    digest, size = w.stream(SEALED_PACKAGE, chunks(), size_hint=size_hint)
     return {
         "path": SEALED_PACKAGE,
         "sha256": digest,
@@ -1123,13 +1170,15 @@ def _timestamp(manifest: bytes) -> bytes:
 def write_bundle(
     *,
     case: Case,
-    out_dir: Path,
+    out_dir: Path | None = None,
+    target=None,
     purpose: str,
     requested_by: Membership,
     progress: Callable[[int, int], None] | None = None,
     unit=None,
 ) -> BundleResult:
-    """Write the whole police bundle for ``case`` into the empty directory ``out_dir``.
+    """Write the whole police bundle for ``case`` into the empty directory ``out_dir``,
+    or into ``target`` (see ``_Writer``; the export passes its AES-256 ZIP).
 
     Raises ``BundleError`` when a context file no longer matches the SHA-256 recorded
     at intake, or the timestamp authority fails; the caller discards ``out_dir``.
@@ -1137,11 +1186,13 @@ def write_bundle(
     ``unit`` (a ``PoliceUnit``; by default the liaison's own) receives the sealed
     originals sealed to its key, in ``sealed/originals.ampsealed``.
     """
-    out_dir = Path(out_dir)
-    if any(out_dir.iterdir()):
-        raise BundleError("not-empty", "out_dir must be an empty directory")
+    if target is None:
+        out_dir = Path(out_dir)
+        if any(out_dir.iterdir()):
+            raise BundleError("not-empty", "out_dir must be an empty directory")
+        target = DirectoryTarget(out_dir)
     now = datetime.now(UTC)
-    w = _Writer(out_dir, progress)
+    w = _Writer(target, progress)
     if unit is None:
         assignment = getattr(requested_by, "police_assignment", None)
         unit = assignment.unit if assignment is not None else None
@@ -1177,14 +1228,14 @@ def write_bundle(
             blob, actor=actor, purpose="export", organisation_id=case.organisation.uuid
         )
         try:
-            digest, size = w.stream(row["path"], stream, threaded=True)
+            digest, size = w.stream(row["path"], stream, threaded=True, size_hint=blob.size)
         except crypto.IntegrityError:
-            (out_dir / row["path"]).unlink(missing_ok=True)
+            target.discard(row["path"])
             raise BundleError("file-integrity", row["exhibit"]) from None
         finally:
             stream.close()
         if digest != blob.sha256 or size != blob.size:
-            (out_dir / row["path"]).unlink(missing_ok=True)
+            target.discard(row["path"])
             raise BundleError("file-hash-mismatch", row["exhibit"])
 
     sealed_package = _write_sealed(w, rows, unit, case, actor)

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Verify an Amparo police case file, offline.
 
-    python verify_bundle.py BUNDLE_DIR [--public-key KEY]
+    python verify_bundle.py BUNDLE_DIR [--public-key KEY] [--open-sealed UNIT_KEY]
+
+BUNDLE_DIR is the folder the delivery ZIP was extracted into (7-Zip or any tool
+that opens WinZip AES-256, with the one-time passphrase): the entries E001, E002…
+get their real names back from the ZIP's encrypted index E000 first.
 
 Needs Python 3.10+ and the ``cryptography`` package, nothing else: copy this one
 file next to the bundle. KEY is the support group's Ed25519 public key — a PEM
@@ -607,11 +611,65 @@ def _check_token(der: bytes, manifest: bytes, chain: list[x509.Certificate]):
 # --- driver ---------------------------------------------------------------------------------
 
 
+INDEX_ENTRY = "E000"
+
+
+def restore_names(root: Path, report: Report) -> None:
+    """Give the files of an unzipped export their real paths back.
+
+    The delivery ZIP names its entries E001, E002… (ZIP names can be read without
+    the password); the encrypted entry E000 maps each one to its path in the
+    bundle. Done only for a folder holding E000 and no manifest.json; paths that
+    leave the folder are refused. A lying index cannot hide anything: every file is
+    then checked against the signed manifest like any other."""
+    index = root / INDEX_ENTRY
+    if not index.is_file() or (root / MANIFEST).exists():
+        return
+    import csv
+
+    try:
+        rows = list(csv.DictReader(index.read_text(encoding="utf-8").splitlines()))
+    except (UnicodeDecodeError, csv.Error):
+        report.fail("E000 (the ZIP's index of file names) is damaged")
+        return
+    moves = []
+    for row in rows:
+        entry, rel = row.get("entry") or "", row.get("path") or ""
+        parts = Path(rel).parts
+        if (
+            not entry.startswith("E")
+            or not entry[1:].isdigit()
+            or not rel
+            or Path(rel).is_absolute()
+            or "\\" in rel
+            or any(p in {"", ".", ".."} for p in parts)
+        ):
+            report.fail(f"E000 names an unsafe or malformed path for {entry or '?'}: {rel!r}")
+            return
+        if not (root / entry).is_file():
+            report.fail(f"{entry} (listed in E000 as {rel}) is missing from the folder")
+            return
+        moves.append((entry, rel))
+    for entry, rel in moves:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / entry, target)
+    index.unlink()
+    report.notes.append(
+        f"restored the names of {len(moves)} files from the ZIP's index E000 "
+        "(the ZIP names its entries E001, E002… so that no name is readable without the "
+        "password)"
+    )
+
+
 def verify(root: str | os.PathLike, public_key: bytes | None = None) -> Report:
     root = Path(root)
     report = Report()
     if not root.is_dir():
         report.fail(f"{root} is not a directory")
+        return report
+    restore_names(root, report)
+    if not report.ok:
         return report
     manifest = _read_json(root, MANIFEST, report)
     if manifest is None:
