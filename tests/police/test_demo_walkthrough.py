@@ -31,7 +31,6 @@ from support.demo import DEMO_ORG, DEMO_PASSWORD, demo_totp_secret
 from support.models import Case, Organisation
 from tests.police.conftest import started_secrets
 from tests.police.test_exports import body, download, run_outbox
-from vault import crypto, keys
 
 pytestmark = pytest.mark.django_db
 
@@ -128,11 +127,25 @@ def test_the_demo_walkthrough_from_referral_to_a_verified_case_file(demo, tmp_pa
     key.write_text(call_command_output("signing_public_key"))
     received = tmp_path / "received" / "bundle"
     extract(data, passphrase, received)
+    by_shell = tmp_path / "by-shell"
+    shutil.copytree(received, by_shell)
     result = run_verifier(received, key)
     assert result.returncode == 0, result.stdout
     assert "Every check passed." in result.stdout
     assert "restored the names of" in result.stdout
     assert (received / "files").is_dir() and (received / SEALED_PACKAGE).is_file()
+
+    # The README's recipe without Python: names back from E000, then sha256sum -c.
+    recipe = (
+        "tail -n +2 E000 | while IFS=, read -r entry path size sha; do\n"
+        '    mkdir -p "$(dirname "$path")" && mv "$entry" "$path"; done && rm E000\n'
+        "sha256sum -c SHA256SUMS"
+    )
+    shell = subprocess.run(
+        ["bash", "-c", recipe], cwd=by_shell, capture_output=True, text=True, check=False
+    )
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert "manifest.json: OK" in shell.stdout and "FAILED" not in shell.stdout
 
     # The sealed original opens with the unit's private key (kept under var/dev-secrets/).
     opened = tmp_path / "opened"
@@ -164,9 +177,7 @@ def test_the_demo_walkthrough_from_referral_to_a_verified_case_file(demo, tmp_pa
 
 
 def call_command_output(name: str) -> str:
+    """What `python manage.py signing_public_key > amparo-signing.pem` writes (the README)."""
     out = io.StringIO()
     call_command(name, stdout=out)
-    text = out.getvalue()
-    if "BEGIN PUBLIC KEY" in text:
-        return text[text.index("-----BEGIN") : text.index("-----END PUBLIC KEY-----") + 24] + "\n"
-    return crypto.public_key_to_b64(keys.signing_public_key())
+    return out.getvalue()
