@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 INDEX_ENTRY = "E000"
 # A build not finished in this long is taken to be dead (its worker was killed).
 STALE_BUILD = timedelta(minutes=30)
-CHUNK = 1024 * 1024
 
 
 def export_root() -> Path:
@@ -168,7 +167,10 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
                 set_progress(export, 99 * min(done, total) // total)
 
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as raw, _aes_zip(raw, passphrase) as archive:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            _aes_zip(zip_file := _HashingFile(raw), passphrase) as archive,
+        ):
             target = ZipTarget(archive)
             result = bundle_api.write_bundle(
                 case=export.case,
@@ -181,7 +183,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
                 raise ServiceError("empty-bundle")
             target.write_index()
         del passphrase
-        sha256, size = _sha256_of(part)
+        sha256, size = zip_file.hexdigest(), zip_file.size
         final = export_root() / _zip_name(export)
         os.replace(part, final)
     except Exception as exc:
@@ -304,13 +306,40 @@ def _entry(archive, name: str, stamp, *, stored: bool):
     return info
 
 
-def _sha256_of(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+class _HashingFile:
+    """The ZIP's file, hashed as it is written (its SHA-256 is audited and shown).
+
+    It says it cannot seek, so zipfile writes each entry once, front to back (sizes
+    in data descriptors after the data, as 7-Zip and every unzip read them) instead
+    of seeking back to patch headers — which would make a running hash wrong and cost
+    a second pass over the whole ZIP.
+    """
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        n = self._raw.write(data)
+        self.size += len(data)
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *args):
+        raise io.UnsupportedOperation("seek")
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 # --- Delivery -------------------------------------------------------------------------
