@@ -34,40 +34,54 @@ _KEY_LENGTHS = {128: 16, 192: 24, 256: 32}
 
 class _WinZipCTR:
     """AES-CTR with WinZip AES's little-endian counter (block 1, 2, … in the low 8
-    bytes; an entry would need 2**64 blocks before the high bytes mattered)."""
+    bytes; an entry would need 2**64 blocks before the high bytes mattered).
+
+    ``encrypt`` returns a view of a buffer it reuses on the next call: the entry
+    writer hands it to the HMAC and the file at once and keeps nothing. Every buffer
+    is reused (``update_into``, ``out=``): allocating a fresh megabyte per call costs
+    more than the AES itself.
+    """
 
     def __init__(self, key: bytes) -> None:
         # ECB over distinct counter blocks only: this *is* CTR mode, with the counter
         # layout WinZip requires (never ECB over data).
         self._ecb = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
         self._next = 1
-        self._left = b""  # keystream generated but not yet used
-        # Counter blocks are built in one reused buffer: low 8 bytes = next + step.
-        self._steps = np.arange(0, dtype=np.uint64)
-        self._counters = np.zeros((0, 2), dtype="<u8")
+        self._left = b""  # keystream generated but not yet used (under 16 bytes)
+        self._size = 0
+        self._grow(0)
 
-    def _keystream(self, n: int) -> bytes:
-        if len(self._left) >= n:
-            out, self._left = self._left[:n], self._left[n:]
-            return out
-        need = n - len(self._left)
-        blocks = -(-need // _BLOCK)
-        if blocks > len(self._steps):
-            self._steps = np.arange(blocks, dtype=np.uint64)
-            self._counters = np.zeros((blocks, 2), dtype="<u8")
-        counters = self._counters[:blocks]
-        np.add(self._steps[:blocks], np.uint64(self._next), out=counters[:, 0])
-        self._next += blocks
-        stream = self._ecb.update(memoryview(counters).cast("B"))
-        out, self._left = self._left + stream[:need], stream[need:]
-        return out
+    def _grow(self, blocks: int) -> None:
+        self._size = blocks
+        self._steps = np.arange(blocks, dtype=np.uint64)
+        self._counters = np.zeros((blocks, 2), dtype="<u8")  # high 8 bytes stay 0
+        self._stream = bytearray(blocks * _BLOCK + _BLOCK)  # update_into needs a block spare
+        self._out = np.empty(blocks * _BLOCK + _BLOCK, dtype=np.uint8)
 
     def encrypt(self, data) -> memoryview:
-        if not len(data):
+        n = len(data)
+        if not n:
             return memoryview(b"")
+        blocks = -(-n // _BLOCK)
+        if blocks > self._size:
+            self._grow(blocks)
         plain = np.frombuffer(data, dtype=np.uint8)
-        key = np.frombuffer(self._keystream(plain.size), dtype=np.uint8)
-        return memoryview(np.bitwise_xor(plain, key))
+        out = self._out[:n]
+        used = min(len(self._left), n)
+        if used:
+            np.bitwise_xor(plain[:used], np.frombuffer(self._left[:used], np.uint8), out=out[:used])
+            self._left = self._left[used:]
+        rest = n - used
+        if rest:
+            blocks = -(-rest // _BLOCK)
+            counters = self._counters[:blocks]
+            np.add(self._steps[:blocks], np.uint64(self._next), out=counters[:, 0])
+            self._next += blocks
+            self._ecb.update_into(memoryview(counters).cast("B"), self._stream)
+            stream = np.frombuffer(self._stream, dtype=np.uint8)
+            np.bitwise_xor(plain[used:], stream[:rest], out=out[used:])
+            self._left = bytes(stream[rest : blocks * _BLOCK])
+        return memoryview(out)
 
 
 class _FastAESEncrypter(zipfile_aes.AESZipEncrypter):
