@@ -96,13 +96,17 @@ def _export(case, coordinator, root: Path) -> float:
 
 
 def _export_zip(case, coordinator, root: Path) -> float:
-    """The export as the worker runs it: write_bundle straight into the AES-256 ZIP."""
+    """The export as the worker runs it: write_bundle straight into the AES-256 ZIP,
+    whose own SHA-256 (audited) is computed as it is written."""
     from police.bundle import write_bundle
-    from police.exports import ZipTarget, _aes_zip
+    from police.exports import ZipTarget, _aes_zip, _HashingFile
 
     out = Path(tempfile.mkdtemp(prefix="export-zip-", dir=root))
     start = time.perf_counter()
-    with open(out / "export.zip", "wb") as raw, _aes_zip(raw, "bench-passphrase") as archive:
+    with (
+        open(out / "export.zip", "wb") as raw,
+        _aes_zip(_HashingFile(raw), "bench-passphrase") as archive,
+    ):
         target = ZipTarget(archive)
         write_bundle(case=case, target=target, purpose="bench", requested_by=coordinator)
         target.write_index()
