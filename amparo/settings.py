@@ -304,8 +304,8 @@ STORAGES = {
 EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 
 # --- Police exports (README "Police liaisons") ------------------------------------------
-# Where the worker builds case files (a private, short-lived plaintext work folder) and
-# keeps the finished AES-256 ZIPs until their one download. Web and worker must share it.
+# Where the worker writes case files, straight into AES-256 ZIPs (no plaintext is ever
+# written), and keeps them until their one download. Web and worker must share it.
 POLICE_EXPORT_ROOT = Path(env_str("POLICE_EXPORT_ROOT", str(VAR_DIR / "exports")))
 POLICE_EXPORT_LIFETIME_HOURS = env_int("POLICE_EXPORT_LIFETIME_HOURS", 24)
 

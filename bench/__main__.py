@@ -22,7 +22,8 @@ REDIS_URL are set.
 4. PDQ: the server's fingerprint of a 12-megapixel JPEG (safe open + PDQ
    pipeline) vs Pillow's plain decode of the same file.
 5. Police export (bench/export.py): write_bundle over 1 GiB (BENCH_EXPORT_BYTES) of
-   context files vs raw SHA-256 of the same bytes, and its peak memory above idle.
+   context files, into the AES-256 ZIP as the worker runs it and into a folder, vs raw
+   SHA-256 of the same bytes, and the ZIP export's peak memory above idle.
 6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
    scan, and the staff pages' p95 at 100 000 cases vs a trivial page.
 7. Serving (bench/serving.py): gunicorn with gunicorn.conf.py; p95 of other pages
