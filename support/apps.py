@@ -9,6 +9,7 @@ class SupportConfig(AppConfig):
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
+        from . import checks  # noqa: F401  (registers the deployment checks)
         from .models import Case
         from .selectors import case_figures_changed
 
