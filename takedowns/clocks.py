@@ -286,7 +286,12 @@ def send_deadline_reminder(*, notice: str, stage: str) -> None:
         return
     link = absolute_url(
         reverse(
-            "support:case-detail", kwargs={"org": found.organisation.uuid, "case": found.case.uuid}
+            "support:case-tab",
+            kwargs={
+                "org": found.organisation.uuid,
+                "case": found.case.uuid,
+                "panel": "takedowns",
+            },
         )
     )
     with translation.override(settings.LANGUAGE_CODE):

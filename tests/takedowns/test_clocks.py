@@ -114,7 +114,8 @@ def test_the_reminder_reaches_the_assignee_and_says_nothing_of_the_case(tid_noti
     case = tid_notice.case
     for secret in (case.reference, "instagram", "Instagram", "Narrativa", "abc123"):
         assert secret not in text
-    assert str(case.uuid) in message.body  # only the link to the case page
+    # Only the link, straight to the case's Takedowns page.
+    assert f"/cases/{case.uuid}/tab/takedowns/" in message.body
     _deliver_reminders()
     assert len(mail.outbox) == 1  # the outbox row is done: a redelivery sends nothing
 
