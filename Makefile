@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean messages
+.PHONY: run test lint format bench proof install clean messages
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Security figures (SECURITY.md): IDOR matrix, plaintext canaries, fuzzing, backup
+# drill, on throwaway PostgreSQL and Redis; writes var/proof.json and README's table.
+proof: $(STAMP)
+	$(PY) -m proof
 
 # Translations: .po sources and compiled .mo files are both committed, so a
 # fresh machine needs no gettext tools. After editing a .po, run this (needs msgfmt).
