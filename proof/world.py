@@ -99,8 +99,8 @@ def build(canary: str = "") -> World:
     from vault.audit import Actor
 
     system = Actor.system("proof")
-    org_x = member_services.create_organisation(name=f"Grupo X {canary}", actor=system)
-    org_y = member_services.create_organisation(name=f"Grupo Y {canary}", actor=system)
+    org_x = member_services.create_organisation(name="Grupo X", actor=system)
+    org_y = member_services.create_organisation(name="Grupo Y", actor=system)
     people = {
         "coordinator_x": member(org_x, Role.COORDINATOR),
         "coordinator_y": member(org_y, Role.COORDINATOR),
@@ -136,7 +136,7 @@ def build(canary: str = "") -> World:
 
     takedowns.save_settings(
         acting=coordinator,
-        data={"inbox_email": "casos@grupo.example", "notifier_name": f"Grupo X {canary}"},
+        data={"inbox_email": "casos@grupo.example", "notifier_name": "Grupo X"},
     )
     takedowns.save_case_facts(
         acting=coordinator,
