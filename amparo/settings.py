@@ -140,7 +140,12 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's public address: every absolute link (mail, QR codes, password reset)
+# starts with it, never with the host a request happened to name. The default is
+# the address `make run` serves (amparo/devserver.py reads the same AMPARO_ADDR);
+# in production it must be https (support/checks.py, under `check --deploy`).
+AMPARO_ADDR = env_str("AMPARO_ADDR", "127.0.0.1:8000")
+AMPARO_BASE_URL = env_str("AMPARO_BASE_URL", f"http://{AMPARO_ADDR}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -702,7 +702,8 @@ def blind_index(key: bytes, normalised_value: str, *, domain: str) -> str:
 # ---------------------------------------------------------------------------
 
 # Upper-case letters and digits without 0/O, 1/I/L: 31 symbols, easy to read
-# aloud and to type on a phone.
+# aloud and to type on a phone. The one alphabet for everything a person reads or
+# types: access codes, case references and incident intake codes.
 ACCESS_CODE_ALPHABET = "".join(
     c for c in string.digits + string.ascii_uppercase if c not in "01ILO"
 )
@@ -799,11 +800,6 @@ def verify_access_code(stored: str, code: str, pepper: bytes) -> bool:
     except InvalidHashError:
         burn_verify_time(pepper)
         return False
-
-
-def access_code_needs_rehash(stored: str) -> bool:
-    """True if a stored hash was made with weaker or different Argon2 parameters."""
-    return _password_hasher().check_needs_rehash(stored)
 
 
 def burn_verify_time(pepper: bytes) -> None:

@@ -30,9 +30,9 @@ from django.test import Client
 from PIL import Image
 
 import tests.services
+from tests.metadata_check import strip_check
 from tests.vault.upload_urls import SCAN_HEADER, files_containing, stored_files, temp_dirs
 from vault import crypto, fingerprints, services
-from vault.images import strip_check
 from vault.models import AuditEvent, Blob
 from vault.sealed import open_sealed_file
 
