@@ -196,10 +196,14 @@ def run(*, short: bool = False) -> list[dict]:
     ring = keys.keyring()
     scratch = Path(tempfile.mkdtemp(prefix="proof-drill-"))
     rows = []
+    stack_to_close: list[Restored] = []
     try:
         old = backup(scratch / "backup")
         backup_ring = crypto.parse_keyring((old / "keys" / "amparo_keys").read_text())
-        with Restored(old, scratch / "restore-1") as restored, restored.conn.cursor() as cur:
+        # One restore of the pre-shred backup serves every read: the backup never changes.
+        restored = Restored(old, scratch / "restore").__enter__()
+        stack_to_close.append(restored)
+        with restored.conn.cursor() as cur:
             files, fields = (
                 read_files(cur, restored.store, backup_ring),
                 read_fields(cur, backup_ring),
@@ -218,7 +222,7 @@ def run(*, short: bool = False) -> list[dict]:
         rows.append(zero(SUITE, "shredded case's files left in the live system",
                          live_a[1]))  # fmt: skip
 
-        with Restored(old, scratch / "restore-2") as restored, restored.conn.cursor() as cur:
+        with restored.conn.cursor() as cur:
             kept_files = read_files(cur, restored.store, ring, case_uuid=shredded_uuid)
             kept_fields = read_fields(cur, ring, case_uuid=shredded_uuid)
         rows += [
@@ -242,7 +246,7 @@ def run(*, short: bool = False) -> list[dict]:
         with connection.cursor() as cur:
             live_files = read_files(cur, Path(settings.EVIDENCE_ROOT), retired)
             live_fields = read_fields(cur, retired)
-        with Restored(old, scratch / "restore-3") as restored, restored.conn.cursor() as cur:
+        with restored.conn.cursor() as cur:
             gone_files = read_files(cur, restored.store, retired, case_uuid=shredded_uuid)
             gone_fields = read_fields(cur, retired, case_uuid=shredded_uuid)
         rows += [
@@ -257,6 +261,8 @@ def run(*, short: bool = False) -> list[dict]:
                    live_fields[0] == live_fields[1]),
         ]  # fmt: skip
     finally:
+        for restored in stack_to_close:
+            restored.__exit__(None, None, None)
         keys.keyring.cache_clear()
         shutil.rmtree(scratch, ignore_errors=True)
     return rows

@@ -104,8 +104,32 @@ EXPECTATIONS: dict[str, Expect] = {
     "support:file-blurred": Expect(CASE_A),
     "support:file-reveal": Expect(CASE_A),
     "support:file-preview": Expect(CASE_A),
-    "support:file-download": Expect(CASE_A),
-    "support:case-action": Expect(CASE_A),
+    "support:file-download": Expect(COORDINATOR),  # the original: coordinators only
+    # the case page's sections, and one POST view per case action (support.permissions
+    # ACTIONS: case work for coordinators and the case's caseworker; assigning, incidents,
+    # legal hold and erasure for coordinators only)
+    **{
+        f"support:case-{section}": Expect(CASE_A)
+        for section in ("evidence", "messages", "notes", "referrals", "timeline", "tab")
+    },
+    **{
+        f"support:case-{action}": Expect(CASE_A)
+        for action in (
+            "status",
+            "priority",
+            "labels",
+            "take",
+            "note",
+            "reply",
+            "task",
+            "task-done",
+            "referral",
+        )
+    },
+    **{
+        f"support:case-{action}": Expect(COORDINATOR)
+        for action in ("assign", "incident", "hold", "erasure")
+    },
     "support:incidents": Expect(CASE_ROLES_X),
     "support:incident-detail": Expect(CASE_ROLES_X),
     "support:incident-qr": Expect(CASE_ROLES_X),
@@ -344,7 +368,12 @@ def run(*, short: bool = False) -> list[dict]:
         expect = expectation(route)
         for method in ("GET", "POST"):
             allowed = expect.allowed(method)
-            for actor in ACTORS:
+            actors = ACTORS
+            if short:
+                # The test version: every actor who must be refused, and one who may not.
+                first = [a for a in ACTORS if a in allowed][:1]
+                actors = [a for a in ACTORS if a not in allowed or a in first]
+            for actor in actors:
                 cache.clear()  # rate limits must not turn a would-be success into a refusal
                 status, chain, body = _request(clients[actor], method, url)
                 made += 1
@@ -361,7 +390,7 @@ def run(*, short: bool = False) -> list[dict]:
     rows = [
         count(SUITE, f"routes checked ({len(ACTORS)} actors x GET/POST)", len(checked)),
         zero(SUITE, "routes without an expectation", len(missing)),
-        count(SUITE, "requests made", made, len(checked) * len(ACTORS) * 2),
+        count(SUITE, "requests made", made, len(checked) * 2),
         zero(SUITE, "unauthorised successes", unauthorised),
         zero(SUITE, "server errors (5xx)", errors),
     ]

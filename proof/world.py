@@ -133,6 +133,7 @@ def build(canary: str = "") -> World:
     casework.add_note(actor=coordinator, case=case_a, body=f"Nota {canary}", shared=False)
     casework.reply_to_family(actor=coordinator, case=case_a, body=f"Mensaje {canary}")
     incident = casework.create_incident(actor=coordinator, title=f"Incidente {canary}")
+    task = casework.add_task(actor=coordinator, case=case_a, title=f"Llamar {canary}", due=None)
 
     takedowns.save_settings(
         acting=coordinator,
@@ -197,6 +198,8 @@ def build(canary: str = "") -> World:
         "referral": str(referral.uuid),
         "export": str(export.uuid),
         # Routes whose last segment picks one of several views of the same object.
+        "task": str(task.uuid),
+        "panel": "takedowns",
         "action": "status",
         "step": "who",
         "kind": "takedown",
