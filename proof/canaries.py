@@ -163,16 +163,23 @@ class LogCapture(logging.Handler):
             for lg in logging.Logger.manager.loggerDict.values()
             if isinstance(lg, logging.Logger) and not lg.propagate
         ]
+        root = logging.getLogger()
+        # The console keeps its level: everything is captured, not everything printed.
+        self.handlers = [(h, h.level) for h in root.handlers]
+        for handler, level in self.handlers:
+            handler.setLevel(max(level, root.getEffectiveLevel()))
         for lg in loggers:
             self.loggers.append((lg, lg.level))
             lg.addHandler(self)
-        logging.getLogger().setLevel(logging.DEBUG)
+        root.setLevel(logging.DEBUG)
         return self
 
     def __exit__(self, *exc):
         for lg, level in self.loggers:
             lg.removeHandler(self)
             lg.setLevel(level)
+        for handler, level in self.handlers:
+            handler.setLevel(level)
 
 
 def _png_with_text(text: str) -> bytes:
