@@ -289,7 +289,12 @@ class EncryptingUploadHandler(FileUploadHandler):
         return upload
 
     def upload_interrupted(self) -> None:
-        # The body ended inside a file (client gone, truncated request).
+        # The body ended inside a file (client gone, truncated request). Every file of
+        # the request is discarded, the ones already complete too, and the view must be
+        # told: otherwise it finds those in request.FILES and fails storing them (500).
+        if self.error is None:
+            self.error = UploadError("store-failed")
+            log.info("evidence upload interrupted")
         self.discard_all()
 
     def _fail(self, code: str, *, limit: int | None = None, exc: Exception | None = None):
