@@ -12,7 +12,8 @@ class PoliceConfig(AppConfig):
         from support import extensions
         from support.demo import demo_seeded
 
-        from . import demo, selectors, views
+        from . import demo, exports, selectors, views
+        from .models import Export
 
         extensions.register_case_panel(
             extensions.CasePanel(
@@ -27,4 +28,5 @@ class PoliceConfig(AppConfig):
             extensions.CaseUrls(prefix="police", module="police.case_urls", namespace="police-case")
         )
         extensions.register_event_words(selectors.EVENT_WORDS)
+        extensions.register_case_destroyer(Export, exports.destroy_case_exports)
         demo_seeded.connect(demo.seed_police_demo, dispatch_uid="police-demo")

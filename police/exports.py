@@ -406,6 +406,15 @@ def claim_download(*, export: Export, acting, token: str, origin: str = ""):
     return handle, row
 
 
+def destroy_case_exports(*, case, rows) -> None:
+    """Case destruction (support.casework): a ZIP still waiting for its download goes
+    with the case, and so does any half-built one; then the rows."""
+    for row in rows:
+        for name in filter(None, [row.file_path, f".{_zip_name(row)}.part"]):
+            (export_root() / name).unlink(missing_ok=True)
+    rows.delete()
+
+
 def expire_exports(*, now=None) -> int:
     """Delete the ZIPs of exports past their lifetime, and give up on dead builds."""
     now = now or timezone.now()

@@ -309,6 +309,42 @@ def case_relations() -> list:
     ]
 
 
+def _dependents_first(relations: list) -> list:
+    """Order the case's relations so a model goes before any case-related model it
+    points at: a police referral protects the consent it rests on, an export its
+    referral, and deleting the protected rows first would be refused."""
+    models = {relation.related_model for relation in relations}
+    points_at = {
+        model: {
+            field.related_model
+            for field in model._meta.concrete_fields
+            if field.is_relation
+            and field.related_model in models
+            and field.related_model is not model
+        }
+        for model in models
+    }
+    ordered, placed = [], set()
+    while len(ordered) < len(relations):
+        # A model is ready when every model that points at it has already gone.
+        ready = [
+            relation
+            for relation in relations
+            if relation not in ordered
+            and all(
+                other in placed
+                for other, targets in points_at.items()
+                if relation.related_model in targets
+            )
+        ]
+        if not ready:  # a cycle: fall back to the declared order for the rest
+            ready = [relation for relation in relations if relation not in ordered]
+        for relation in ready:
+            ordered.append(relation)
+        placed.update(relation.related_model for relation in ready)
+    return ordered
+
+
 def _shred_files(*, case: Case, rows) -> None:
     for context_file in rows.select_related("blob"):
         vault_services.destroy_blob(
@@ -337,7 +373,7 @@ def destroy_case_content(case: Case) -> None:
     later (labels, takedown notices, police referrals) is destroyed too, by its
     registered destroyer or by deleting its rows.
     """
-    for relation in case_relations():
+    for relation in _dependents_first(case_relations()):
         model = relation.related_model
         rows = model._base_manager.filter(**{relation.field.name: case})
         destroyer = _OWN_DESTROYERS.get(model) or extensions.case_destroyer(model) or _delete_rows
