@@ -59,7 +59,8 @@ def main() -> int:
             children.append(subprocess.Popen(args, cwd=ROOT, env=env))  # noqa: S603
         print(
             f"\nAmparo is running at http://{host_port}/  (staff: http://{host_port}/staff/, "
-            f"mail: http://{host_port}/dev/mail/)\nPress Ctrl-C to stop.\n",
+            f"mail for the developer account: http://{host_port}/dev/mail/)\n"
+            "Press Ctrl-C to stop.\n",
             flush=True,
         )
         stop = {"now": False}

@@ -18,6 +18,9 @@ DEMO_PEOPLE = [
     ("enlace.policial@demo.amparo.test", "police_liaison"),
     ("admin@demo.amparo.test", "org_admin"),
 ]
+# The site's developer/operator: a superuser in no organisation, for what only they may
+# open in development (the mail folder at /dev/mail/, the platform registry in /admin/).
+DEMO_DEVELOPER = "desarrollo@demo.amparo.test"
 
 
 def demo_totp_secret(email: str) -> str:

@@ -153,6 +153,12 @@ def test_seed_demo_creates_the_demo_organisation_once(settings, capsys):
     assert Membership.objects.filter(organisation__name__contains="Almendralejo").count() == 4
     out = capsys.readouterr().out
     assert "TOTP secret" in out and "coordinadora@demo.amparo.test" in out
+    # The developer account opens the development mail folder; it belongs to no group.
+    from django.contrib.auth import get_user_model
+
+    developer = get_user_model().objects.get(email="desarrollo@demo.amparo.test")
+    assert developer.is_superuser and not developer.memberships.exists()
+    assert "desarrollo@demo.amparo.test" in out
     # The Almendralejo story: one incident, four families, two of them linked twice.
     from support.models import Case, CaseLink
 

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from support import members
 from support.demo import (
+    DEMO_DEVELOPER,
     DEMO_ORG,
     DEMO_PASSWORD,
     DEMO_PEOPLE,
@@ -57,6 +58,17 @@ class Command(BaseCommand):
                     user=user, type=Authenticator.Type.TOTP
                 ).exists():
                     TOTP.activate(user, demo_totp_secret(email))
+            developer = User.objects.filter(email=DEMO_DEVELOPER).first()
+            if developer is None:
+                developer = User.objects.create_superuser(
+                    username=DEMO_DEVELOPER.split("@")[0],
+                    email=DEMO_DEVELOPER,
+                    password=DEMO_PASSWORD,
+                )
+                EmailAddress.objects.create(
+                    user=developer, email=DEMO_DEVELOPER, primary=True, verified=True
+                )
+                TOTP.activate(developer, demo_totp_secret(DEMO_DEVELOPER))
             coordinator = Membership.objects.get(organisation=org, user__email=DEMO_PEOPLE[0][0])
             seed_story(organisation=org, coordinator=coordinator)
             demo_seeded.send(sender=self.__class__, organisation=org, coordinator=coordinator)
@@ -66,7 +78,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Added {made} synthetic cases in {time.monotonic() - started:.0f} s")
         self.stdout.write(self.style.SUCCESS(f"Demo organisation: {DEMO_ORG}"))
         self.stdout.write(f"Password for every demo account: {DEMO_PASSWORD}")
-        for email, role in DEMO_PEOPLE:
+        for email, role in [*DEMO_PEOPLE, (DEMO_DEVELOPER, "developer")]:
             secret = demo_totp_secret(email)
             code = f"{hotp_value(secret, next(yield_hotp_counters_from_time())):06d}"
             self.stdout.write(f"  {role:15} {email:36} TOTP secret {secret}  (code now: {code})")
