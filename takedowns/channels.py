@@ -11,13 +11,14 @@ API's Idempotency-Key — so a repeat after a crash is recognisable as the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import smtplib
 import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 
 from .models import Channel, Notice
 
@@ -47,6 +48,7 @@ class EmailTransport(Transport):
             raise DeliveryError("no-recipient", permanent=True)
         inbox = getattr(notice.organisation, "takedown_settings", None)
         reply_to = [inbox.inbox_email] if inbox and inbox.inbox_email else []
+        connection = get_connection(fail_silently=False)
         message = EmailMessage(
             subject=notice.subject,
             body=notice.body,
@@ -54,13 +56,23 @@ class EmailTransport(Transport):
             to=[notice.recipient],
             reply_to=reply_to,
             headers={"Message-ID": notice.message_id, "X-Amparo-Notice": notice.delivery_key},
+            connection=connection,
         )
         try:
-            message.send(fail_silently=False)
+            connection.open()
+            # Opened here, so send_messages leaves closing to us: a failure on QUIT,
+            # after the server accepted the message, must not count as a failed send
+            # (it would be sent again).
+            sent = connection.send_messages([message])
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError("recipient-refused", permanent=True) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(type(exc).__name__, permanent=False) from exc
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                connection.close()
+        if not sent:
+            raise DeliveryError("not-sent", permanent=False)
         return ""
 
 

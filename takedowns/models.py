@@ -396,6 +396,10 @@ class Notice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)
+    # When the channel answered "accepted" (SMTP 250, API 2xx) for the current attempt,
+    # written the moment it answers, before anything else: a `sending` notice with
+    # it set is known delivered, so the sweeper records it sent instead of resending.
+    accepted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # sent_at + the route's deadline; the clocks (takedowns.clocks) read this.
     deadline_at = models.DateTimeField(null=True, blank=True)

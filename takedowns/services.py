@@ -8,9 +8,12 @@ transaction, which also writes the outbox row; the worker then claims it
 delivery key, and records sent (sending → sent, with the outbox row done) in one
 more transaction. If the worker dies in between, the notice stays `sending` and its
 outbox row stays open; the outbox sweeper sends the task again, and the task takes
-over a `sending` notice only once its lease has expired, delivering it again with
-the same delivery key (the API's Idempotency-Key makes that a no-op at the platform;
-the email's Message-ID lets the recipient, and us, recognise the copy).
+over a `sending` notice only once its lease has expired. The channel's "accepted"
+is written down the moment it comes (`accepted_at`), so a notice whose worker died
+after that is recorded sent, not sent again; only one whose outcome is unknown
+(the worker died mid-send) is delivered again, with the same delivery key (the
+API's Idempotency-Key makes that a no-op at the platform; the email's Message-ID
+lets the recipient, and us, recognise the copy). `deliver` states the guarantee.
 """
 
 from __future__ import annotations
@@ -483,12 +486,15 @@ def set_show_to_family(*, acting: Membership, notice: Notice, shown: bool, origi
 # --- Delivery (the worker) -------------------------------------------------------------
 
 
-def claim(notice_uuid: str, *, now=None) -> Notice | None:
-    """queued → sending, committed before anything leaves; None if not ours to send.
+def _claim(notice_uuid: str, now) -> tuple[str, Notice | None]:
+    """What the worker may do with this notice now, and the notice locked for it.
 
-    A `sending` notice whose lease expired (its worker died) is claimed again.
+    "claimed": queued (or `sending` whose worker died with the outcome unknown) and
+    now `sending` for this attempt, committed before anything leaves. "accepted":
+    `sending`, its worker died after the channel accepted it: record it sent, do not
+    send again. "busy": another worker holds it (row lock or lease): try later.
+    "skipped": nothing to send (already sent, withdrawn, gone).
     """
-    now = now or timezone.now()
     with transaction.atomic():
         notice = (
             Notice.objects.select_for_update(skip_locked=True, of=("self",))
@@ -497,12 +503,15 @@ def claim(notice_uuid: str, *, now=None) -> Notice | None:
             .first()
         )
         if notice is None:
-            return None
-        stuck = notice.state == N.SENDING and (
-            notice.sending_at is None or notice.sending_at < now - SENDING_LEASE
-        )
-        if notice.state != N.QUEUED and not stuck:
-            return None
+            locked = Notice.objects.filter(uuid=notice_uuid).exists()
+            return ("busy" if locked else "skipped"), None
+        if notice.state == N.SENDING:
+            if notice.sending_at is not None and notice.sending_at >= now - SENDING_LEASE:
+                return "busy", None  # its worker may still be sending: never race it
+            if notice.accepted_at is not None:
+                return "accepted", notice
+        elif notice.state != N.QUEUED:
+            return "skipped", None
         if not builder.has_takedown_consent(notice.case):
             # Consent withdrawn while it waited: nothing leaves.
             before = notice.state
@@ -513,37 +522,108 @@ def claim(notice_uuid: str, *, now=None) -> Notice | None:
                 notice, kind=NoticeEvent.Kind.STATE, frm=before, to=N.WITHDRAWN, error="no-consent"
             )
             _event(notice, "notice.withdrawn", None, data={"error": "no-consent"})
-            return None
+            return "skipped", None
         before = notice.state
-        notice.state, notice.sending_at = N.SENDING, now
+        notice.state, notice.sending_at, notice.accepted_at = N.SENDING, now, None
         notice.attempts += 1
-        notice.save(update_fields=["state", "sending_at", "attempts", "updated_at"])
+        notice.save(update_fields=["state", "sending_at", "accepted_at", "attempts", "updated_at"])
+        # A resend from `sending` is one whose outcome is unknown (the worker died
+        # mid-send): it goes with the same delivery key, so the copy is recognisable.
+        extra = {"outcome_unknown": True} if before == N.SENDING else {}
         _log(
-            notice, kind=NoticeEvent.Kind.ATTEMPT, frm=before, to=N.SENDING, attempt=notice.attempts
+            notice,
+            kind=NoticeEvent.Kind.ATTEMPT,
+            frm=before,
+            to=N.SENDING,
+            attempt=notice.attempts,
+            **extra,
         )
-    return notice
+    return "claimed", notice
+
+
+def claim(notice_uuid: str, *, now=None) -> Notice | None:
+    """queued → sending, committed before anything leaves; None if not ours to send."""
+    outcome, notice = _claim(notice_uuid, now or timezone.now())
+    return notice if outcome == "claimed" else None
 
 
 def deliver(notice_uuid: str, *, outbox_id: str | None = None) -> str:
-    """Claim, deliver and record one notice; returns what happened (a code)."""
-    notice = claim(notice_uuid)
-    if notice is None:
+    """Claim, deliver and record one notice; returns what happened (a code).
+
+    The guarantee, in plain words: every notice reaches the platform at least once,
+    and every copy carries the same delivery key (Message-ID / Idempotency-Key). A
+    copy is only ever sent again when a worker died with the outcome unknown — after
+    it started the send and before the channel's "accepted" was written down, a
+    window of one round trip. An API platform that honours the key turns such a copy
+    into a no-op; an email copy has the same Message-ID, which mail systems and our
+    recipients treat as the same message. SMTP gives no way to do better.
+    """
+    outcome, notice = _claim(notice_uuid, timezone.now())
+    if outcome == "busy":
+        # Left open: the outbox sweeper sends the task again after the lease.
+        return "busy"
+    if outcome == "skipped":
         _finish_outbox(outbox_id)
         return "skipped"
-    try:
-        ticket = transport_for(notice.channel).deliver(notice)
-    except DeliveryError as error:
-        return _failed(notice, error, outbox_id)
+    if outcome == "claimed":
+        try:
+            ticket = transport_for(notice.channel).deliver(notice)
+        except DeliveryError as error:
+            return _failed(notice, error, outbox_id)
+        # First thing after "accepted": one short UPDATE (no lock waits, no audit
+        # chain), so a worker dying from here on leaves a notice known delivered.
+        if ticket:
+            notice.ticket = ticket
+        Notice.objects.filter(pk=notice.pk, state=N.SENDING, attempts=notice.attempts).update(
+            accepted_at=timezone.now(), ticket_sealed=notice.ticket_sealed
+        )
+    return _record_sent(notice, outbox_id)
+
+
+def _record_sent(notice: Notice, outbox_id: str | None) -> str:
     with transaction.atomic():
         notice = _lock(notice)
         if notice.state != N.SENDING:
+            if notice.state != N.QUEUED:
+                _finish_outbox(outbox_id)
             return "lost-claim"
-        if ticket:
-            notice.ticket = ticket
         notice.last_error = ""
         _move(notice, N.SENT)
         _finish_outbox(outbox_id)
     return "sent"
+
+
+def resolve_stuck_sends(*, now=None) -> int:
+    """The sweeper's part (beat, with the clocks): `sending` notices whose worker died.
+
+    Known delivered (accepted) → recorded sent. Outcome unknown → back to `queued`
+    with an outbox row, so a worker sends it again with the same delivery key.
+    Returns how many were resolved.
+    """
+    now = now or timezone.now()
+    resolved = 0
+    stuck = Notice.objects.filter(state=N.SENDING, sending_at__lt=now - SENDING_LEASE)
+    for pk in stuck.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            notice = (
+                Notice.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("route__platform", "case", "organisation")
+                .filter(pk=pk, state=N.SENDING, sending_at__lt=now - SENDING_LEASE)
+                .first()
+            )
+            if notice is None:
+                continue
+            if notice.accepted_at is not None:
+                _move(notice, N.SENT, resolved="accepted")
+            else:
+                _move(notice, N.QUEUED, resolved="outcome-unknown")
+                open_row = OutboxMessage.objects.filter(
+                    task="takedowns.deliver_notice", kwargs__notice=str(notice.uuid), done_at=None
+                ).exists()
+                if not open_row:
+                    outbox.enqueue("takedowns.deliver_notice", notice=notice.uuid)
+            resolved += 1
+    return resolved
 
 
 def _failed(notice: Notice, error: DeliveryError, outbox_id: str | None) -> str:

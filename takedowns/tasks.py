@@ -21,8 +21,12 @@ def deliver_notice(*, notice: str, outbox_id: str | None = None) -> str:
 
 @shared_task(name="takedowns.tasks.run_clocks")
 def run_clocks() -> dict:
-    """Beat, every 5 minutes: fill deadlines, send due reminders (takedowns.clocks)."""
-    return clocks.run_clocks(now=timezone.now())
+    """Beat, every 5 minutes: fill deadlines, send due reminders (takedowns.clocks),
+    and resolve notices left `sending` by a worker that died."""
+    now = timezone.now()
+    done = clocks.run_clocks(now=now)
+    done["stuck_sends"] = services.resolve_stuck_sends(now=now)
+    return done
 
 
 @shared_task(name="takedowns.tasks.schedule_rechecks")

@@ -126,7 +126,7 @@ def test_a_notice_left_sending_by_a_dead_worker_is_resent_with_the_same_message_
     notice = website_notice(case, coordinator)
     services.send_notice(acting=coordinator, notice=notice)
     assert services.claim(str(notice.uuid)) is not None  # the worker dies after this
-    assert run_outbox(notice) == "skipped"  # inside the lease: maybe still running
+    assert run_outbox(notice) == "busy"  # inside the lease: maybe still running
     Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
     assert run_outbox(notice) == "sent"
     [(_rcpt, raw)] = smtp.messages
@@ -217,3 +217,61 @@ def test_a_web_form_notice_is_sent_when_the_caseworker_records_the_ticket(case, 
     notice.refresh_from_db()
     assert notice.state == "sent" and notice.ticket == "IG-778899"
     assert notice.deadline_at - notice.sent_at == timedelta(hours=48)
+
+
+class WorkerDied(BaseException):
+    """Stands for SIGKILL at one point of a send (the real kill is in test_faults.py)."""
+
+
+def test_a_worker_that_dies_after_the_server_accepted_the_email_does_not_send_it_again(
+    case, facts, coordinator, smtp, monkeypatch
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    real_move = services._move
+
+    def die_before_recording_sent(found, state, **kwargs):
+        if state == NoticeState.SENT:
+            raise WorkerDied
+        return real_move(found, state, **kwargs)
+
+    monkeypatch.setattr(services, "_move", die_before_recording_sent)
+    with pytest.raises(WorkerDied):
+        run_outbox(notice)
+    monkeypatch.setattr(services, "_move", real_move)
+    assert len(smtp.messages) == 1  # the server said 250; we never recorded "sent"
+    Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
+    assert run_outbox(notice) == "sent"
+    assert len(smtp.messages) == 1  # known delivered: finished, not sent again
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT and notice.attempts == 1
+
+
+def test_a_task_arriving_inside_another_workers_lease_leaves_the_outbox_row_open(
+    case, facts, coordinator, smtp
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    assert services.claim(str(notice.uuid)) is not None  # another worker is sending
+    assert run_outbox(notice) == "busy"
+    row = OutboxMessage.objects.get(kwargs__notice=str(notice.uuid))
+    assert row.done_at is None  # the sweeper will send the task again
+    Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
+    assert run_outbox(notice) == "sent"
+    row.refresh_from_db()
+    assert row.done_at is not None and len(smtp.messages) == 1
+
+
+def test_the_sweeper_resolves_a_notice_stuck_sending_with_its_outbox_row_done(
+    case, facts, coordinator, smtp
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    services.claim(str(notice.uuid))
+    OutboxMessage.objects.filter(kwargs__notice=str(notice.uuid)).update(done_at=timezone.now())
+    assert services.resolve_stuck_sends(now=timezone.now()) == 0  # still inside the lease
+    later = timezone.now() + timedelta(minutes=10)
+    assert services.resolve_stuck_sends(now=later) == 1
+    [fresh] = OutboxMessage.objects.filter(kwargs__notice=str(notice.uuid), done_at=None)
+    assert services.deliver(str(notice.uuid), outbox_id=str(fresh.uuid)) == "sent"
+    assert len(smtp.messages) == 1
