@@ -34,6 +34,7 @@ from support.models import (
     ReportDraft,
 )
 from support.permissions import get_case_for_family
+from takedowns.selectors import family_notice_lines
 from vault import crypto
 from vault.uploads import check_context_file, encrypting_uploads, upload_error
 
@@ -535,6 +536,7 @@ def family_status(request):
         {
             "case": case,
             "timeline": status.family_timeline(case),
+            "removal_requests": family_notice_lines(case),
             "thread": case.messages.select_related("author").order_by("created_at"),
             "consents": intake.current_consents(case),
             "message_form": message_form,
