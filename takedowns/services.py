@@ -36,6 +36,7 @@ from .channels import MANUAL_CHANNELS, DeliveryError, transport_for
 from .models import (
     COUNTS_AS_SENT,
     REPEAT_WINDOW,
+    Basis,
     CaseTakedownFacts,
     Channel,
     Notice,
@@ -378,6 +379,20 @@ def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
                 made += 1
             except NoticeRefused as refused:
                 problems.append((location, route, refused.messages))
+    # The AEPD packet is about the whole case: one, naming every address.
+    for suggestion in suggestions[None]:
+        route = suggestion.route
+        if route.basis != Basis.AEPD or not suggestion.eligible or not locations:
+            continue
+        if any(route_id == route.pk for _location_id, route_id in covered):
+            continue
+        try:
+            with transaction.atomic():
+                prepare_notice(acting=acting, case=case, route=route, locations=locations, ctx=ctx)
+            made += 1
+        except NoticeRefused as refused:
+            problems.append((None, route, refused.messages))
+        break
     return {"made": made, "problems": problems}
 
 
