@@ -28,7 +28,6 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -36,8 +35,8 @@ from django.utils import timezone
 from support import outbox
 from support.models import OutboxMessage
 from takedowns import services
-from takedowns.models import Basis, Notice, NoticeEvent, NoticeState, Platform, Route
-from tests.takedowns.helpers import make_case, route
+from takedowns.models import Basis, Notice, NoticeEvent, NoticeState, Route
+from tests.takedowns.helpers import ensure_registry_seed, make_case, route
 from tests.takedowns.test_dispatch import FakePlatform
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -70,13 +69,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def registry_seed():
-    """The registry and templates the data migrations seed (a transactional test
-    before this one may have flushed them)."""
-    if not Platform.objects.exists():
-        from importlib import import_module
-
-        for name in ("0002_seed_registry", "0003_seed_notice_templates"):
-            import_module(f"takedowns.migrations.{name}").seed(apps, None)
+    ensure_registry_seed()
 
 
 @pytest.fixture
