@@ -24,6 +24,9 @@ REDIS_URL are set.
    context files vs raw SHA-256 of the same bytes, and its peak memory above idle.
 6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy
    scan, and the staff pages' p95 at 100 000 cases vs a trivial page.
+7. Takedowns (bench/takedowns.py): notice preparation for a case with 50 locations
+   (p95, query counts at 5 and 50), and the dispatch of 1 000 queued email notices
+   through a real local SMTP server vs raw smtplib sends of the same messages.
 """
 
 from __future__ import annotations
@@ -396,8 +399,9 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         from bench.casework import bench_matching, bench_pages
         from bench.export import bench_export
+        from bench.takedowns import bench_takedowns
 
-        # BENCH_ONLY=casework or =export runs just those figures (quicker, for tuning).
+        # BENCH_ONLY=casework, =export or =takedowns runs just those figures.
         only = os.environ.get("BENCH_ONLY", "")
         results = []
         if not only:
@@ -406,6 +410,8 @@ def main() -> int:
             results += bench_export(_row, var)
         if only in {"", "casework"}:
             results += bench_matching(_row) + bench_pages(_row)
+        if only in {"", "takedowns"}:
+            results += bench_takedowns(_row)
     finally:
         if services is not None:
             services.stop()
