@@ -21,8 +21,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from support import outbox
@@ -608,6 +609,155 @@ def _record_sent(notice: Notice, outbox_id: str | None) -> str:
     return "sent"
 
 
+BATCH_SIZE = 200
+
+
+def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
+    """Deliver queued email notices in one batch: what a worker does when many wait.
+
+    The same protocol as `deliver`, with the database work shared: one transaction
+    claims them all (`sending`, committed before anything leaves), one SMTP session
+    sends them, each "accepted" is written the moment its 250 comes (one short UPDATE,
+    so the guarantee is the same), and one transaction records them sent with their
+    log and audit events and closes their outbox rows. A notice that fails goes the
+    single-notice way (`_failed`): back to the queue, or rejected if permanent.
+    """
+    from .channels import EmailTransport, close_connection, open_connection
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            Notice.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("route", "case", "organisation__takedown_settings", "platform")
+            .filter(state=N.QUEUED, channel=Channel.EMAIL)
+            .order_by("queued_at", "id")[:limit]
+        )
+        consent = {}
+        for notice in claimed:
+            if notice.case_id not in consent:
+                consent[notice.case_id] = builder.has_takedown_consent(notice.case)
+        withheld = [n for n in claimed if not consent[n.case_id]]
+        claimed = [n for n in claimed if consent[n.case_id]]
+        for notice in claimed:
+            notice.state, notice.sending_at, notice.accepted_at = N.SENDING, now, None
+            notice.attempts += 1
+        # One statement for all (bulk_update's CASE per row costs more than the send).
+        Notice.objects.filter(pk__in=[n.pk for n in claimed]).update(
+            state=N.SENDING, sending_at=now, accepted_at=None, attempts=F("attempts") + 1
+        )
+        NoticeEvent.objects.bulk_create(
+            NoticeEvent(
+                notice=n,
+                kind=NoticeEvent.Kind.ATTEMPT,
+                from_state=N.QUEUED,
+                to_state=N.SENDING,
+                data={"attempt": n.attempts, "batch": True},
+            )
+            for n in claimed
+        )
+    for notice in withheld:
+        deliver(str(notice.uuid))  # the single path withdraws it, with its events
+    done = {"sent": 0, "retry": 0, "failed": 0, "withdrawn": len(withheld)}
+    if not claimed:
+        return done
+    transport, accepted, failures = EmailTransport(), [], []
+    try:
+        connection = open_connection()
+    except DeliveryError as error:
+        connection, failures = None, [(n, error) for n in claimed]
+    if connection is not None:
+        # The "accepted" notes are written with asynchronous commit: visible to every
+        # other session at once, so a worker that dies keeps them, without waiting
+        # for a disk flush per message. Only a crash of the database server itself
+        # could lose the last few, and then those notices are resent with the same
+        # Message-ID: the guarantee above, not a new risk. Reset in `finally`.
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+        try:
+            for notice in claimed:
+                try:
+                    transport.send_on(connection, notice)
+                except DeliveryError as error:
+                    failures.append((notice, error))
+                    if not error.permanent:  # the session may be gone: start another
+                        close_connection(connection)
+                        connection = open_connection()
+                    continue
+                Notice.objects.filter(
+                    pk=notice.pk, state=N.SENDING, attempts=notice.attempts
+                ).update(accepted_at=timezone.now())
+                accepted.append(notice)
+        except DeliveryError as error:  # could not reconnect: the rest wait for a retry
+            sent_or_failed = {n.pk for n in accepted} | {n.pk for n, _e in failures}
+            failures += [(n, error) for n in claimed if n.pk not in sent_or_failed]
+        finally:
+            close_connection(connection)
+            with db_connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+    done["sent"] = _record_sent_many(accepted)
+    for notice, error in failures:
+        outcome = _failed(notice, error, None)
+        if outcome == "failed":
+            _finish_outbox_of([notice])
+        done[outcome] += 1
+    return done
+
+
+def _record_sent_many(notices: list[Notice]) -> int:
+    if not notices:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        ours = list(
+            Notice.objects.select_for_update(of=("self",))
+            .select_related("route", "case", "organisation")
+            .filter(pk__in=[n.pk for n in notices], state=N.SENDING)
+        )
+        by_hours: dict[int | None, list[int]] = {}
+        for notice in ours:
+            by_hours.setdefault(notice.route.deadline_hours, []).append(notice.pk)
+        for hours, pks in by_hours.items():  # one statement per deadline, usually one
+            Notice.objects.filter(pk__in=pks).update(
+                state=N.SENT,
+                sent_at=now,
+                last_error="",
+                deadline_at=now + timedelta(hours=hours) if hours else None,
+            )
+        NoticeEvent.objects.bulk_create(
+            NoticeEvent(
+                notice=n, kind=NoticeEvent.Kind.STATE, from_state=N.SENDING, to_state=N.SENT
+            )
+            for n in ours
+        )
+        audit.record_many(
+            [
+                {
+                    "event": "notice.sent",
+                    "object_type": "notice",
+                    "object_id": n.uuid,
+                    "organisation_id": n.organisation.uuid,
+                    "data": {"case": str(n.case.uuid), "from": N.SENDING},
+                }
+                for n in ours
+            ],
+            actor=audit.Actor.system("takedowns"),
+        )
+        _finish_outbox_of(ours)
+    return len(ours)
+
+
+def outbox_row_done(outbox_id: str) -> bool:
+    return OutboxMessage.objects.filter(uuid=outbox_id).exclude(done_at=None).exists()
+
+
+def _finish_outbox_of(notices: list[Notice]) -> None:
+    OutboxMessage.objects.filter(
+        task="takedowns.deliver_notice",
+        kwargs__notice__in=[str(n.uuid) for n in notices],
+        done_at=None,
+    ).update(done_at=timezone.now())
+
+
 def resolve_stuck_sends(*, now=None) -> int:
     """The sweeper's part (beat, with the clocks): `sending` notices whose worker died.
 
@@ -630,6 +780,7 @@ def resolve_stuck_sends(*, now=None) -> int:
                 continue
             if notice.accepted_at is not None:
                 _move(notice, N.SENT, resolved="accepted")
+                _finish_outbox_of([notice])
             else:
                 _move(notice, N.QUEUED, resolved="outcome-unknown")
                 open_row = OutboxMessage.objects.filter(

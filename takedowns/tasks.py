@@ -16,7 +16,13 @@ def deliver_notice(*, notice: str, outbox_id: str | None = None) -> str:
     Not `outbox_task`: that wrapper holds its transaction open around the work, so a
     `sending` state could never be committed before the email leaves.
     """
-    return services.deliver(notice, outbox_id=outbox_id)
+    if outbox_id and services.outbox_row_done(outbox_id):
+        return "done"  # a batch delivered it (or an earlier run): one query, nothing else
+    outcome = services.deliver(notice, outbox_id=outbox_id)
+    # Others waiting behind it go in one batch (one SMTP session, shared writes);
+    # their own tasks then find them sent and only close their outbox rows.
+    services.deliver_queued_email()
+    return outcome
 
 
 @shared_task(name="takedowns.tasks.run_clocks")

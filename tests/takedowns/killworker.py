@@ -2,7 +2,8 @@
 
 Like Celery's prefork pool, a parent loads Django once and forks one child per
 delivery; the test kills children with SIGKILL at random moments. Commands on
-stdin, one a line: `deliver <notice uuid> <outbox uuid>`; answers on stdout:
+stdin, one a line: `deliver <notice uuid> <outbox uuid>` (services.deliver) or
+`task …` (the Celery task's body: that notice, then the batch queued behind it); answers on stdout:
 `pid <child pid>`, then `exit <wait status>` when the child is gone.
 
 With the argument `celery` it runs a real Celery worker (solo pool) instead.
@@ -40,32 +41,38 @@ PAUSE = float(os.environ.get("KILLWORKER_PAUSE", "0"))
 CODES = {"sent": 0, "skipped": 10, "busy": 11, "retry": 12, "failed": 13, "lost-claim": 14}
 
 
-def _slowed(transport):
-    real = transport.deliver
+def _slowed(transport, name):
+    real = getattr(transport, name)
 
-    def deliver(self, notice):
+    def slowed(self, *args):
         time.sleep(PAUSE)  # claimed, committed `sending`, nothing sent yet
-        ticket = real(self, notice)
+        result = real(self, *args)
         time.sleep(PAUSE)  # the server has it; nothing recorded yet
-        return ticket
+        return result
 
-    transport.deliver = deliver
+    setattr(transport, name, slowed)
 
 
-_slowed(channels.EmailTransport)
-_slowed(channels.ApiTransport)
+_slowed(channels.EmailTransport, "send_on")  # both the single and the batch path
+_slowed(channels.ApiTransport, "deliver")
 
 
 def main() -> None:
     for line in sys.stdin:
         command, notice, outbox_id = line.split()
-        assert command == "deliver"
+        assert command in ("deliver", "task")
         connections.close_all()  # a child must never share the parent's socket
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = CODES.get(services.deliver(notice, outbox_id=outbox_id), 2)
+                if command == "task":  # the worker's whole task: its notice, then the batch
+                    from takedowns.tasks import deliver_notice
+
+                    deliver_notice.run(notice=notice, outbox_id=outbox_id)
+                    code = 0
+                else:
+                    code = CODES.get(services.deliver(notice, outbox_id=outbox_id), 2)
             finally:
                 os._exit(code)
         print(f"pid {pid}", flush=True)

@@ -275,3 +275,46 @@ def test_the_sweeper_resolves_a_notice_stuck_sending_with_its_outbox_row_done(
     [fresh] = OutboxMessage.objects.filter(kwargs__notice=str(notice.uuid), done_at=None)
     assert services.deliver(str(notice.uuid), outbox_id=str(fresh.uuid)) == "sent"
     assert len(smtp.messages) == 1
+
+
+def test_queued_email_notices_go_in_one_batch_each_once_with_its_own_message_id(
+    case, facts, coordinator, smtp
+):
+    from vault.audit import verify_chain
+
+    notices = [website_notice(case, coordinator)]
+    for i in range(2):
+        notices.append(
+            services.prepare_notice(
+                acting=coordinator,
+                case=case,
+                route=route("website", Basis.DSA),
+                locations=[location_on(case, "fotos-falsas")],
+                recipient="abuse@fotos-falsas.example",
+                new_fact=f"A new copy appeared ({i}).",
+            )
+        )
+    for notice in notices:
+        services.send_notice(acting=coordinator, notice=notice)
+    assert services.deliver_queued_email() == {"sent": 3, "retry": 0, "failed": 0, "withdrawn": 0}
+    assert services.deliver_queued_email()["sent"] == 0  # nothing left, nothing twice
+    ids = sorted(message_from_bytes(raw)["Message-ID"] for _rcpt, raw in smtp.messages)
+    assert ids == sorted(n.message_id for n in notices)
+    for notice in notices:
+        notice.refresh_from_db()
+        assert notice.state == NoticeState.SENT and notice.accepted_at and notice.sent_at
+        assert run_outbox(notice) == "skipped"  # its own task only closes its row
+    assert not OutboxMessage.objects.filter(task="takedowns.deliver_notice", done_at=None)
+    assert verify_chain().ok
+
+
+def test_a_batch_whose_server_is_down_leaves_every_notice_queued(
+    case, facts, coordinator, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", 9, False
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    assert services.deliver_queued_email()["retry"] == 1
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.QUEUED and notice.last_error
