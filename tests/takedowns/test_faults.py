@@ -188,7 +188,9 @@ def _kill_then_drain(worker: KillableWorker, notices: list[Notice], window=6 * P
         if not pending:
             break
         for notice in pending:
-            worker.deliver(str(notice.uuid), str(_open_row(notice).uuid), kill_after=None)
+            row = _open_row(notice)  # a batch run for an earlier one may have closed it
+            if row is not None:
+                worker.deliver(str(notice.uuid), str(row.uuid), kill_after=None)
     return killed
 
 
