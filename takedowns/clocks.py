@@ -240,7 +240,8 @@ def escalation_text(
         return formats.date_format(timezone.localtime(value), "DATE_FORMAT") if value else "—"
 
     # The FTC reads English; the others the language of the country of the notice.
-    with translation.override(language or ("en" if rung == "ftc" else notice.language)):
+    language = language or ("en" if rung == "ftc" else notice.language)
+    with translation.override(language):
         facts = _(
             "On %(sent)s we asked %(platform)s to remove the content listed in the notice "
             "below (our reference %(ref)s). Its deadline passed on %(deadline)s and the "
@@ -259,7 +260,7 @@ def escalation_text(
             label = _("The notice we sent:")
             enclosed = f"{label}\n\n{notice.subject}\n\n{notice.body}"
         body = f"{facts}\n\n{ASKS[rung]}\n\n{enclosed}"
-    return {"subject": str(subject), "body": body.strip()}
+    return {"subject": str(subject), "body": body.strip(), "language": language}
 
 
 def _routes(organisation, q: Q):
