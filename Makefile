@@ -4,13 +4,27 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench install clean messages
+# What is installed comes from the hash-locked, fully resolved *.lock files (every
+# package, every dependency, each with its sha256), never from the loose *.txt pins:
+# a changed or substituted file on the index fails the install instead of running.
+# requirements.lock is production's (requirements.txt); requirements-dev.lock adds the
+# local servers (requirements-local.txt) and the test tools (requirements-dev.txt).
+LOCK := requirements-dev.lock
+UV ?= $(VENV)/bin/uv
+UV_COMPILE = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes
 
-$(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+.PHONY: run test lint format bench install clean messages lock
+
+$(STAMP): requirements.lock requirements-dev.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
 	touch $(STAMP)
+
+# After editing a requirements*.txt: re-resolve both locks (needs the network), then
+# `make test`. Pins already in the .txt files are kept; only new ones are resolved.
+lock: $(STAMP)
+	$(UV_COMPILE) -o requirements.lock requirements.txt
+	$(UV_COMPILE) -o requirements-dev.lock requirements-dev.txt
 
 install: $(STAMP)
 

@@ -1,7 +1,9 @@
 """`make run`: the whole stack on one machine, supervised by one process.
 
 Starts PostgreSQL and Redis (data kept under var/), migrates, seeds the demo,
-then runs the web server, a Celery worker and Celery beat. Ctrl-C (or any child
+then runs the web server (gunicorn with gunicorn.conf.py, the production server;
+AMPARO_RELOAD=true restarts its workers on code changes), a Celery worker and
+Celery beat — the same three commands as the Procfile. Ctrl-C (or any child
 dying) stops everything cleanly; running it again resumes with the same data.
 """
 
@@ -19,6 +21,20 @@ from amparo.localservices import LocalServices
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 PY = sys.executable
+
+
+def commands(host_port: str) -> dict[str, list[str]]:
+    """The supervised processes: the Procfile's web, worker and beat, on this machine."""
+    return {
+        # Two workers is plenty on a developer's machine (24 threads); the rest of
+        # gunicorn.conf.py is as in production, so slow uploads behave the same.
+        "web": [PY, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                "--bind", host_port,
+                "--workers", os.environ.get("AMPARO_WEB_WORKERS", "2")],
+        "worker": [PY, "-m", "celery", "-A", "amparo", "worker", "-l", "warning",
+                   "--concurrency", "2"],
+        "beat": [PY, "-m", "celery", "-A", "amparo", "beat", "-l", "warning"],
+    }  # fmt: skip
 
 
 def main() -> int:
@@ -39,13 +55,7 @@ def main() -> int:
     try:
         manage("migrate", "--noinput", "-v", "0")
         manage("seed_demo")
-        commands = {
-            "web": [PY, "manage.py", "runserver", host_port, "--noreload"],
-            "worker": [PY, "-m", "celery", "-A", "amparo", "worker", "-l", "warning",
-                       "--concurrency", "2"],
-            "beat": [PY, "-m", "celery", "-A", "amparo", "beat", "-l", "warning"],
-        }  # fmt: skip
-        for args in commands.values():
+        for args in commands(host_port).values():
             children.append(subprocess.Popen(args, cwd=ROOT, env=env))  # noqa: S603
         print(
             f"\nAmparo is running at http://{host_port}/  (staff: http://{host_port}/staff/, "

@@ -47,8 +47,24 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def env_secret(name: str, *, dev_default: str | None = None) -> str:
-    """A secret from `NAME`, or from the file named by `NAME_FILE` (Docker/K8s secrets).
+# Key custody (docs/production.md, "Keys"): the vault's key-encryption keys, the
+# signing key and the Django secret can be files in a directory that is NOT in the
+# database backups, e.g. /etc/amparo/keys (mode 0700, files 0600/0640). A database
+# backup then holds wrapped keys and ciphertext only; opening it needs these files too.
+AMPARO_KEYS_DIR = os.environ.get("AMPARO_KEYS_DIR", "")
+# Setting name → the file its value was read from (vault's system check warns when
+# one is readable by every user of the machine). Values are never kept here.
+AMPARO_KEY_FILES: dict[str, str] = {}
+
+
+def env_secret(name: str, *, dev_default: str | None = None, key_file: str = "") -> str:
+    """A secret from `NAME`, the file named by `NAME_FILE`, or `AMPARO_KEYS_DIR/key_file`.
+
+    Files are how Docker/Kubernetes secrets and systemd's LoadCredential hand secrets
+    over, and keep them out of `/proc/<pid>/environ`, crash reports and the database
+    backups. Setting both `NAME` and `NAME_FILE` is refused: which one wins would be a
+    guess. A file that is missing, unreadable or empty stops start-up with a message
+    naming the variable and the path (never the content).
 
     In development (DEBUG on) a missing secret falls back to `dev_default`, a
     value generated once and kept under var/ so restarts keep sessions and data.
@@ -56,16 +72,31 @@ def env_secret(name: str, *, dev_default: str | None = None) -> str:
     """
     value = os.environ.get(name)
     file_name = os.environ.get(f"{name}_FILE")
+    source = f"{name}_FILE"
+    if value and file_name:
+        raise ImproperlyConfigured(f"set {name} or {name}_FILE, not both")
+    if not value and not file_name and key_file and AMPARO_KEYS_DIR:
+        file_name, source = str(Path(AMPARO_KEYS_DIR) / key_file), "AMPARO_KEYS_DIR"
     if not value and file_name:
         try:
             value = Path(file_name).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE cannot be read: {exc.strerror}") from None
+            reason = exc.strerror or type(exc).__name__
+            raise ImproperlyConfigured(
+                f"{name}: the key file {file_name} (from {source}) cannot be read: {reason}"
+            ) from None
+        if not value:
+            raise ImproperlyConfigured(f"{name}: the key file {file_name} (from {source}) is empty")
+        AMPARO_KEY_FILES[name] = file_name
     if value:
         return value
     if DEBUG and dev_default is not None:
         return dev_default
-    raise ImproperlyConfigured(f"{name} (or {name}_FILE) must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        f"{name} (or {name}_FILE, or AMPARO_KEYS_DIR) must be set when DEBUG is off"
+        if key_file
+        else f"{name} (or {name}_FILE) must be set when DEBUG is off"
+    )
 
 
 def dev_secret(filename: str, make) -> str:
@@ -109,11 +140,13 @@ DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = env_secret(
     "SECRET_KEY",
+    key_file="secret-key",
     dev_default=dev_secret("secret-key", lambda: secrets.token_urlsafe(50)) if DEBUG else None,
 )
 # Key-encryption keys for the vault (format: docs/vault-format.md).
 AMPARO_KEYS = env_secret(
     "AMPARO_KEYS",
+    key_file="amparo-keys",
     dev_default=dev_secret("amparo-keys", lambda: "1:" + secrets.token_urlsafe(32))
     if DEBUG
     else None,
@@ -124,6 +157,7 @@ AMPARO_KEYS = env_secret(
 # from AMPARO_KEYS, so rotating those leaves old signatures checkable.
 AMPARO_SIGNING_KEY = env_secret(
     "AMPARO_SIGNING_KEY",
+    key_file="signing-key",
     dev_default=dev_secret("signing-key", lambda: secrets.token_urlsafe(32)) if DEBUG else None,
 )
 # Seconds between signed anchors of the audit chain's head (vault.tasks.anchor_audit_chain).
@@ -140,7 +174,12 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The site's public address: every absolute link (mail, QR codes, password reset)
+# starts with it, never with the host a request happened to name. The default is
+# the address `make run` serves (amparo/devserver.py reads the same AMPARO_ADDR);
+# in production it must be https (support/checks.py, under `check --deploy`).
+AMPARO_ADDR = env_str("AMPARO_ADDR", "127.0.0.1:8000")
+AMPARO_BASE_URL = env_str("AMPARO_BASE_URL", f"http://{AMPARO_ADDR}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -265,8 +304,8 @@ STORAGES = {
 EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 
 # --- Police exports (README "Police liaisons") ------------------------------------------
-# Where the worker builds case files (a private, short-lived plaintext work folder) and
-# keeps the finished AES-256 ZIPs until their one download. Web and worker must share it.
+# Where the worker writes case files, straight into AES-256 ZIPs (no plaintext is ever
+# written), and keeps them until their one download. Web and worker must share it.
 POLICE_EXPORT_ROOT = Path(env_str("POLICE_EXPORT_ROOT", str(VAR_DIR / "exports")))
 POLICE_EXPORT_LIFETIME_HOURS = env_int("POLICE_EXPORT_LIFETIME_HOURS", 24)
 

@@ -45,8 +45,15 @@ def _mail_files() -> list[Path]:
 
 @login_required
 def dev_mail(request):
-    """The development mail folder in the browser (absent when DEBUG is off)."""
-    if not settings.DEBUG or not hasattr(settings, "EMAIL_FILE_PATH"):
+    """The development mail folder in the browser (absent when DEBUG is off).
+
+    It holds every organisation's mail, invitation links included, so only an active
+    superuser (a developer) sees it; anyone else gets the same 404 as production.
+    """
+    user = request.user
+    if not (settings.DEBUG and user.is_active and user.is_superuser):
+        raise Http404
+    if not hasattr(settings, "EMAIL_FILE_PATH"):
         raise Http404
     mails = []
     for path in _mail_files():

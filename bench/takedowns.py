@@ -2,8 +2,8 @@
 
 1. Notice preparation for a case with 50 locations, server time: the Takedowns
    panel (its selector and template: every location by the routes the registry
-   suggests, with the notices made so far), and for context the whole case page and
-   the "prepare all" POST (renders, checks and saves a notice per route) through
+   suggests, with the notices made so far), and for context the case's Takedowns page
+   and the "prepare all" POST (renders, checks and saves a notice per route) through
    Django's test client. p95 against /healthz in the same run; query counts at 5 and
    50 locations (the panel's must not grow with the locations).
 2. Dispatch throughput: 1 000 queued email notices, each outbox row run through the
@@ -108,7 +108,7 @@ def bench_preparation(row) -> list[dict]:
     rows, panel_queries, prepare_queries, panel_p95 = [], {}, {}, {}
     for count in (5, 50):
         case = _case(org, coordinator, count)
-        page = f"{base}{case.uuid}/"
+        page = f"{base}{case.uuid}/tab/takedowns/"  # the case's Takedowns page
         client.get(page)
 
         def render_panel(case=case):
@@ -130,7 +130,7 @@ def bench_preparation(row) -> list[dict]:
             assert client.get(page).status_code == 200
             page_samples.append((time.perf_counter() - started) * 1000)
         page_p95 = _p95(page_samples)
-        prepare_url = f"{page}takedowns/prepare-all/"
+        prepare_url = f"{base}{case.uuid}/takedowns/prepare-all/"
         prepared = []
         for _run in range(5 if count == 50 else 1):
             Notice.objects.filter(case=case).delete()  # prepare the same case afresh
@@ -153,7 +153,8 @@ def bench_preparation(row) -> list[dict]:
             )  # fmt: skip
             rows.append(
                 row(
-                    "whole case page with every panel, 50 locations, p95 vs /healthz",
+                    "the case's Takedowns page through the test client (session, access "
+                    "checks, the panel, the page around it), 50 locations, p95 vs /healthz",
                     page_p95, "ms", baseline, page_p95 / baseline, "context", None,
                 )
             )  # fmt: skip

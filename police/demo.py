@@ -2,7 +2,10 @@
 
 Connected to support's `demo_seeded` signal: a unit with a fresh X25519 key pair
 (its private key under var/dev-secrets/, as a real unit would keep it offline),
-and the demo police liaison linked to it.
+the demo police liaison linked to it, and, on the demo case the family agreed to
+refer to the police, two files to export: a screenshot of the group chat (a context
+file) and an "original" sealed to the unit's key, which Amparo cannot open — so the
+walk-through shows both (README, "Police liaisons").
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from vault import crypto
 DEMO_UNIT = "Policía Nacional — UCIC (demo)"
 DEMO_UNIT_CONTACT = "Unidad Central de Ciberdelincuencia, mesa de guardia (demo): 900 000 000"
 DEMO_LIAISON = "enlace.policial@demo.amparo.test"
+
+
+DEMO_CONTEXT_NAME = "captura-grupo-clase.png"
+DEMO_SEALED_NAME = "original-recibido.png"
 
 
 def demo_private_key_path():
@@ -45,3 +52,57 @@ def seed_police_demo(sender=None, *, organisation, coordinator, **kwargs) -> Non
     ).first()
     if liaison is not None and not LiaisonAssignment.objects.filter(membership=liaison).exists():
         services.assign_liaison(acting=coordinator, liaison=liaison, unit=unit)
+    case = demo_police_case(organisation)
+    if case is not None and not case.files.exists():
+        _seed_case_files(case, unit)
+
+
+def demo_police_case(organisation):
+    """The demo case whose family agreed to a police referral (the first Almendralejo one)."""
+    from support.models import Case
+
+    return (
+        Case.objects.filter(
+            organisation=organisation, consents__kind="police", consents__given=True
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def _png(text: str, colour: str) -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (480, 270), colour)
+    ImageDraw.Draw(image).text((16, 16), text, fill="white")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _seed_case_files(case, unit) -> None:
+    from support.models import ContextFile
+    from vault import services as vault_services
+    from vault.audit import Actor
+
+    family = Actor.family(case.uuid)
+    org = case.organisation.uuid
+    screenshot = vault_services.store_stream(
+        [_png("Grupo 3ºB (demo): captura del mensaje", "#3b4a6b")],
+        actor=family,
+        filename=DEMO_CONTEXT_NAME,
+        content_type="image/png",
+        organisation_id=org,
+    )
+    ContextFile.objects.create(case=case, blob=screenshot, from_family=True)
+    sealed = vault_services.seal_blob_for(
+        unit.recipient_key,
+        [_png("Original sellado para la unidad (demo)", "#6b3b3b")],
+        actor=family,
+        filename=DEMO_SEALED_NAME,
+        content_type="image/png",
+        organisation_id=org,
+    )
+    ContextFile.objects.create(case=case, blob=sealed, from_family=True)

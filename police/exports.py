@@ -3,13 +3,15 @@
 Threat: the case file is the most sensitive thing Amparo ever writes — every
 context file decrypted, the custody log, suspects' identifiers. Choices:
 
-* the bundle writer (`police.bundle_api`) writes into a private folder (0700)
-  under POLICE_EXPORT_ROOT/work/, which is removed whatever happens;
-* the folder is packed, file by file from disk (flat memory), into a WinZip
-  AES-256 ZIP (pyzipper; 7-Zip opens it) under a passphrase shown once to the
-  liaison. ZIP entry names are readable without the password, so entries are
-  named E001, E002…; the real names are only inside the encrypted entry E000
-  (INDEX.csv), along with each file's SHA-256 and size;
+* no decrypted byte is ever written to disk: the bundle writer
+  (`police.bundle_api`) streams every file straight into a WinZip AES-256 ZIP
+  (pyzipper; 7-Zip opens it) under a passphrase shown once to the liaison, in
+  1 MiB batches (flat memory). The ZIP is written as a hidden `.part` file (0600)
+  and deleted whatever goes wrong. ZIP entry names are readable without the
+  password, so entries are named E001, E002…; the real names are only inside the
+  encrypted entry E000 (a CSV index), along with each file's SHA-256 and size.
+  Already-compressed files (the context files, the sealed package, the PDF) are
+  stored, the rest deflated: entries are encrypted either way;
 * the passphrase lives encrypted in the export row only while the worker needs
   it, and is erased as soon as the ZIP exists or the build fails;
 * the ZIP is downloaded once, within its lifetime, by the liaison who asked for
@@ -26,8 +28,6 @@ import io
 import logging
 import os
 import secrets
-import shutil
-import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from support.models import OutboxMessage
 from vault import audit, keys
 
 from . import bundle_api
+from .aeszip import AESZipWriter
 from .models import Export
 from .services import passphrase_context
 
@@ -51,19 +52,12 @@ log = logging.getLogger(__name__)
 INDEX_ENTRY = "E000"
 # A build not finished in this long is taken to be dead (its worker was killed).
 STALE_BUILD = timedelta(minutes=30)
-CHUNK = 1024 * 1024
-# Share of the progress bar given to writing the bundle; the rest is packing.
-WRITE_SHARE = 70
 
 
 def export_root() -> Path:
     root = Path(settings.POLICE_EXPORT_ROOT)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     return root
-
-
-def _work_dir(export: Export) -> Path:
-    return export_root() / "work" / str(export.uuid)
 
 
 def _zip_name(export: Export) -> str:
@@ -158,48 +152,38 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
     export = _claim(export_uuid)
     if export is None:
         return None  # another worker is on it; the outbox re-sends if it dies
-    work = _work_dir(export)
-    bundle_dir = work / "bundle"
     part = export_root() / f".{_zip_name(export)}.part"
     try:
         if export.referral.withdrawn_at is not None or export.case.destroyed_at is not None:
             raise ServiceError("referral-withdrawn")
         if timezone.now() >= export.expires_at:
             raise ServiceError("expired")
-        shutil.rmtree(work, ignore_errors=True)
-        (export_root() / "work").mkdir(mode=0o700, exist_ok=True)
-        work.mkdir(mode=0o700)
-        bundle_dir.mkdir(mode=0o700)
         passphrase = keys.decrypt_text(
             export.passphrase_sealed, purpose="field", context=passphrase_context(export)
         )
 
         def on_progress(done: int, total: int) -> None:
             if total > 0:
-                set_progress(export, WRITE_SHARE * min(done, total) // total)
+                set_progress(export, 99 * min(done, total) // total)
 
-        result = bundle_api.write_bundle(
-            case=export.case,
-            out_dir=bundle_dir,
-            purpose=purpose_text(export),
-            requested_by=export.requested_by,
-            progress=on_progress,
-        )
-        set_progress(export, WRITE_SHARE)
-        files = bundle_files(bundle_dir)
-        if not files:
-            raise ServiceError("empty-bundle")
-        pack(
-            bundle_dir,
-            files,
-            part,
-            passphrase=passphrase,
-            on_progress=lambda done, total: set_progress(
-                export, WRITE_SHARE + (100 - WRITE_SHARE) * done // max(total, 1)
-            ),
-        )
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with (
+            os.fdopen(fd, "wb") as raw,
+            _aes_zip(zip_file := _HashingFile(raw), passphrase) as archive,
+        ):
+            target = ZipTarget(archive)
+            result = bundle_api.write_bundle(
+                case=export.case,
+                target=target,
+                purpose=purpose_text(export),
+                requested_by=export.requested_by,
+                progress=on_progress,
+            )
+            if not target.rows:
+                raise ServiceError("empty-bundle")
+            target.write_index()
         del passphrase
-        sha256, size = _sha256_of(part)
+        sha256, size = zip_file.hexdigest(), zip_file.size
         final = export_root() / _zip_name(export)
         os.replace(part, final)
     except Exception as exc:
@@ -216,8 +200,6 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
         _mark_outbox_done(outbox_id)
         export.refresh_from_db()
         return export
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     with transaction.atomic():
         Export.objects.filter(pk=export.pk).update(
             state=Export.State.READY,
@@ -226,7 +208,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
             file_path=_zip_name(export),
             size=size,
             sha256=sha256,
-            entries=len(files) + 1,
+            entries=len(target.rows) + 1,
             manifest_sha256=result.manifest_sha256,
             finished_at=timezone.now(),
         )
@@ -240,7 +222,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
                 "export": str(export.uuid),
                 "zip_sha256": sha256,
                 "manifest_sha256": result.manifest_sha256,
-                "files": len(files),
+                "files": len(target.rows),
             },
         )
     set_progress(export, 100)
@@ -249,77 +231,127 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
     return export
 
 
-def bundle_files(bundle_dir: Path) -> list[Path]:
-    """Every regular file the writer left, in a stable order; links are refused."""
-    found = []
-    for path in sorted(bundle_dir.rglob("*")):
-        mode = path.lstat().st_mode
-        if stat.S_ISLNK(mode):
-            raise ServiceError("link-in-bundle")
-        if stat.S_ISREG(mode):
-            found.append(path)
-    return found
-
-
 def neutral_name(number: int) -> str:
     return f"E{number:03d}"
 
 
-def pack(
-    bundle_dir: Path, files: list[Path], target: Path, *, passphrase: str, on_progress
-) -> None:
-    """Write `files` into an AES-256 ZIP at `target` under neutral names, from disk.
-
-    Each entry is copied in chunks by pyzipper (it never holds a whole file), so
-    memory stays flat for any bundle size. E000 is the index that maps E-names
-    to the real paths; it is encrypted like every other entry.
-    """
-    index = io.StringIO()
-    writer = csv.writer(index, lineterminator="\n")
-    writer.writerow(["entry", "path", "size", "sha256"])
-    rows = []
-    for number, path in enumerate(files, start=1):
-        sha256, size = _sha256_of(path)
-        rows.append((neutral_name(number), path.relative_to(bundle_dir).as_posix(), size, sha256))
-    writer.writerows(rows)
-    total = sum(row[2] for row in rows) or 1
-    # One date for every entry: the files' own times say nothing useful to a reader
-    # who lacks the password, and nothing at all is better.
-    stamp = timezone.now().timetuple()[:6]
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with (
-        os.fdopen(fd, "wb") as raw,
-        pyzipper.AESZipFile(
-            raw, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES
-        ) as archive,
-    ):
-        archive.setpassword(passphrase.encode())
-        archive.setencryption(pyzipper.WZ_AES, nbits=256)
-        archive.writestr(_entry(archive, INDEX_ENTRY, stamp), index.getvalue().encode())
-        done = 0
-        for (name, _relative, size, _sha), path in zip(rows, files, strict=True):
-            entry = _entry(archive, name, stamp)
-            with open(path, "rb") as source, archive.open(entry, "w") as sink:
-                while chunk := source.read(CHUNK):
-                    sink.write(chunk)
-            done += size
-            on_progress(done, total)
+# Stored, not deflated: these are compressed already (images, video, PDF streams) or
+# random (ciphertext). Deflate would cost more CPU than the whole rest of the export
+# and save nothing; the entries are AES-256 encrypted either way.
+STORED_PREFIXES = ("files/", "sealed/", "cover.pdf", "signature/manifest.sig", "timestamp/")
 
 
-def _entry(archive, name: str, stamp):
+def _aes_zip(raw, passphrase: str):
+    return AESZipWriter(raw, passphrase)
+
+
+class ZipTarget:
+    """The bundle writer's target during an export: each file becomes one encrypted
+    entry E001, E002… as it is written (in chunks: pyzipper never holds a whole file),
+    and ``write_index()`` adds E000, mapping E-names to the real paths."""
+
+    def __init__(self, archive) -> None:
+        self.archive = archive
+        # One date for every entry: the files' own times say nothing useful to a reader
+        # who lacks the password, and nothing at all is better.
+        self.stamp = timezone.now().timetuple()[:6]
+        self.rows: list[list] = []  # [entry, path, size, sha256]
+        self._by_path: dict[str, list] = {}
+
+    def open(self, rel: str, size: int | None = None):
+        if rel in self._by_path:
+            raise ServiceError("duplicate-path")
+        name = neutral_name(len(self.rows) + 1)
+        row = [name, rel, "", ""]
+        self.rows.append(row)
+        self._by_path[rel] = row
+        info = _entry(self.archive, name, self.stamp, stored=rel.startswith(STORED_PREFIXES))
+        if size is not None:
+            info.file_size = size  # lets zipfile choose ZIP64 for files over 2 GiB
+        return _EntryHandle(self.archive.open(info, "w"))
+
+    def finished(self, rel: str, sha256: str, size: int) -> None:
+        self._by_path[rel][2:] = [size, sha256]
+
+    def discard(self, rel: str) -> None:
+        pass  # an entry cannot be taken back; the caller deletes the whole ZIP
+
+    def write_index(self) -> None:
+        index = io.StringIO()
+        writer = csv.writer(index, lineterminator="\n")
+        writer.writerow(["entry", "path", "size", "sha256"])
+        writer.writerows(self.rows)
+        self.archive.writestr(
+            _entry(self.archive, INDEX_ENTRY, self.stamp, stored=False), index.getvalue().encode()
+        )
+
+
+class _EntryHandle:
+    def __init__(self, sink) -> None:
+        self._sink = sink
+        self._buffer = bytearray()
+
+    def write_batch(self, batch: list[bytes]) -> None:
+        # One write per batch, gathered into a buffer this handle reuses: the cipher's
+        # per-call cost is paid once per megabyte, and no fresh megabyte is allocated
+        # (and page-faulted in) each time, as b"".join would.
+        if len(batch) == 1:
+            self._sink.write(batch[0])
+            return
+        size = sum(map(len, batch))
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)
+        view, offset = memoryview(self._buffer), 0
+        for chunk in batch:
+            view[offset : offset + len(chunk)] = chunk
+            offset += len(chunk)
+        self._sink.write(view[:size])
+
+    def close(self) -> None:
+        self._sink.close()
+
+
+def _entry(archive, name: str, stamp, *, stored: bool):
     info = archive.zipinfo_cls(name, date_time=stamp)  # AES entries need pyzipper's own class
-    info.compress_type = pyzipper.ZIP_DEFLATED
+    info.compress_type = pyzipper.ZIP_STORED if stored else pyzipper.ZIP_DEFLATED
     info.external_attr = 0o600 << 16
     return info
 
 
-def _sha256_of(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+class _HashingFile:
+    """The ZIP's file, hashed as it is written (its SHA-256 is audited and shown).
+
+    It says it cannot seek, so zipfile writes each entry once, front to back (sizes
+    in data descriptors after the data, as 7-Zip and every unzip read them) instead
+    of seeking back to patch headers — which would make a running hash wrong and cost
+    a second pass over the whole ZIP.
+    """
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data) -> int:
+        self._sha.update(data)
+        n = self._raw.write(data)
+        self.size += len(data)
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *args):
+        raise io.UnsupportedOperation("seek")
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 # --- Delivery -------------------------------------------------------------------------

@@ -374,7 +374,7 @@ def refer(request, org, case):
             messages.error(request, service_message(exc.code))
         else:
             messages.success(request, _("Case referred to the unit."))
-    return redirect("support:case-detail", org=org, case=case.uuid)
+    return redirect("support:case-tab", org=org, case=case.uuid, panel="police")
 
 
 @require_POST
@@ -386,4 +386,4 @@ def withdraw(request, org, case, referral):
         raise Http404
     services.withdraw_referral(acting=membership, referral=found, origin=origin(request))
     messages.success(request, _("Referral withdrawn: the unit no longer sees this case."))
-    return redirect("support:case-detail", org=org, case=case.uuid)
+    return redirect("support:case-tab", org=org, case=case.uuid, panel="police")

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from support import selectors
 from support.models import ContactPreference, Priority
-from vault.models import AuditEvent
 
 FAMILY_WORDS = {
     "case.submitted": _("We received your report."),
@@ -34,7 +34,7 @@ FAMILY_WORDS = {
 
 
 def family_timeline(case) -> list[dict]:
-    events = AuditEvent.objects.filter(object_id=case.uuid, event__in=FAMILY_WORDS).order_by("id")
+    events = selectors.case_events(case, FAMILY_WORDS)
     return [{"at": e.created_at, "text": FAMILY_WORDS[e.event]} for e in events]
 
 

@@ -14,7 +14,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from support import events, intake, ratelimit
+from support import events, intake, ratelimit, selectors
 from support.http import client_ip, origin
 from support.models import (
     AgeBand,
@@ -34,6 +34,7 @@ from support.models import (
     ReportDraft,
 )
 from support.permissions import get_case_for_family
+from support.sessions import idle_expired
 from takedowns.selectors import family_notice_lines
 from vault import crypto
 from vault.uploads import check_context_file, encrypting_uploads, upload_error
@@ -91,8 +92,7 @@ def _active_steps(answers: dict) -> list[str]:
 
 
 def _draft(request) -> ReportDraft | None:
-    draft_id = request.session.get(DRAFT_KEY)
-    return ReportDraft.objects.filter(uuid=draft_id).first() if draft_id else None
+    return selectors.report_draft(request.session.get(DRAFT_KEY))
 
 
 def _new_draft(request, *, organisation: Organisation | None, incident: Incident | None):
@@ -110,10 +110,7 @@ def _new_draft(request, *, organisation: Organisation | None, incident: Incident
 
 
 def _default_organisation() -> Organisation | None:
-    active = Organisation.objects.filter(is_active=True)
-    if settings.AMPARO_DEFAULT_ORGANISATION:
-        return active.filter(uuid=settings.AMPARO_DEFAULT_ORGANISATION).first()
-    return active.first() if active.count() == 1 else None
+    return selectors.default_organisation(settings.AMPARO_DEFAULT_ORGANISATION)
 
 
 def report_start(request):
@@ -127,9 +124,7 @@ def report_start(request):
 
 def incident_entry(request, code: str):
     """The link or QR code an organisation hands to the families of one incident."""
-    incident = Incident.objects.filter(
-        intake_code=code.upper(), is_open=True, organisation__is_active=True
-    ).first()
+    incident = selectors.open_incident(code)
     if incident is None:
         raise Http404
     _new_draft(request, organisation=None, incident=incident)
@@ -140,7 +135,7 @@ def choose_group(request):
     draft = _draft(request)
     if draft is None:
         return redirect("reporting:report")
-    groups = list(Organisation.objects.filter(is_active=True).order_by("name"))
+    groups = selectors.active_organisations()
     error = ""
     if request.method == "POST":
         chosen = next((g for g in groups if str(g.uuid) == request.POST.get("group")), None)
@@ -230,7 +225,7 @@ def report_step(request, step: str):
         )
     number, total = _position(step)
     index = active.index(step)
-    files = list(draft.files.select_related("blob")) if step == "evidence" else []
+    files = selectors.draft_files(draft) if step == "evidence" else []
     back = (
         reverse("reporting:step", args=[active[index - 1]]) if index else reverse("reporting:start")
     )
@@ -280,7 +275,7 @@ def _summary(answers: dict, draft: ReportDraft | None = None) -> list[dict]:
                 }
             )
             if draft is not None:
-                names = [f.blob.filename() for f in draft.files.select_related("blob")]
+                names = [f.blob.filename() for f in selectors.draft_files(draft)]
                 rows.append({"label": _("Files sent, encrypted"), "values": names, "step": slug})
     return rows
 
@@ -326,14 +321,10 @@ def report_check(request):
         if form.cleaned_data["website"]:
             # A bot: answer as if it worked, store nothing.
             return redirect("reporting:start")
-        incident = (
-            Incident.objects.filter(uuid=answers["_incident"]).first()
-            if answers.get("_incident")
-            else None
-        )
-        organisation = get_object_or_404(
-            Organisation, uuid=answers["_organisation"], is_active=True
-        )
+        incident = selectors.incident_by_uuid(answers.get("_incident"))
+        organisation = selectors.active_organisation(answers["_organisation"])
+        if organisation is None:
+            raise Http404
         within = _within_submission_limits(client_ip(request), incident)
         if not within:
             messages.error(
@@ -409,7 +400,7 @@ def _family_case(request) -> Case | None:
     state = request.session.get(FAMILY_KEY)
     if not state:
         return None
-    if time.time() - state["at"] > FAMILY_IDLE_TIMEOUT:
+    if idle_expired(state, "at", timeout=FAMILY_IDLE_TIMEOUT):
         del request.session[FAMILY_KEY]
         messages.info(request, _("For your safety you were signed out after 20 minutes."))
         return None
@@ -418,8 +409,7 @@ def _family_case(request) -> Case | None:
         del request.session[FAMILY_KEY]
         messages.info(request, FAMILY_REFUSALS[CASE_GONE])
         return None
-    state["at"] = time.time()
-    request.session[FAMILY_KEY] = state
+    request.session[FAMILY_KEY] = state  # idle_expired recorded this visit
     return case
 
 
@@ -530,6 +520,7 @@ def family_status(request):
                         else _("Those fingerprints were already in your case."),
                     )
                     return redirect("reporting:status")
+    shown = selectors.family_status(case)
     return render(
         request,
         "reporting/status.html",
@@ -537,15 +528,15 @@ def family_status(request):
             "case": case,
             "timeline": status.family_timeline(case),
             "removal_requests": family_notice_lines(case),
-            "thread": case.messages.select_related("author").order_by("created_at"),
+            "thread": shown["thread"],
             "consents": intake.current_consents(case),
             "message_form": message_form,
             "links_form": links_form,
             "copies_form": copies_form,
-            "files": status.family_files(case.files.select_related("blob").order_by("id")),
+            "files": status.family_files(shown["files"]),
             "max_file_bytes": settings.EVIDENCE_MAX_FILE_BYTES,
             "idle_timeout": FAMILY_IDLE_TIMEOUT,
-            "shared_notes": case.notes.filter(shared_with_family=True),
+            "shared_notes": shown["shared_notes"],
             "next": status.next_steps(case),
         },
     )

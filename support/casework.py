@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from vault import audit
+from vault import audit, crypto
 from vault import services as vault_services
 from vault.fields import EncryptedText
 
@@ -22,6 +22,7 @@ from .models import (
     CaseStatus,
     ContactPreference,
     ContextFile,
+    EvidenceReason,
     Incident,
     Membership,
     Message,
@@ -30,6 +31,7 @@ from .models import (
     Role,
     Task,
 )
+from .permissions import require
 
 S = CaseStatus
 TRANSITIONS = {
@@ -42,7 +44,6 @@ TRANSITIONS = {
 }
 RETENTION_MIN_DAYS = 30
 RETENTION_MAX_DAYS = 3650
-INTAKE_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 
 def _event(case: Case, event: str, actor: Membership, origin: str, data=None) -> None:
@@ -61,6 +62,7 @@ def _responded(case: Case) -> None:
 @transaction.atomic
 def change_status(*, actor: Membership, case: Case, status: str, origin: str = "") -> Case:
     case = lock_live_case(case)
+    require(actor, "case.status", case=case)
     if status not in TRANSITIONS.get(case.status, set()):
         raise ServiceError("bad-transition")
     previous = case.status
@@ -80,34 +82,45 @@ def change_status(*, actor: Membership, case: Case, status: str, origin: str = "
 def assign_case(
     *, actor: Membership, case: Case, assignee: Membership | None, origin: str = ""
 ) -> Case:
-    """Coordinators assign anyone active with case access; caseworkers may only take a case."""
+    """Coordinators assign anyone active with case access; caseworkers may only take a case
+    nobody has (the permission table's `case.take`; anything else is `case.assign`)."""
     case = lock_live_case(case)
+    taking = assignee is not None and assignee.pk == actor.pk and case.assignee_id is None
+    require(actor, "case.take" if taking else "case.assign", case=case)
     if assignee is not None and (
         assignee.organisation_id != actor.organisation_id
         or not assignee.is_active
         or assignee.role not in {Role.COORDINATOR, Role.CASEWORKER}
     ):
         raise ServiceError("bad-assignee")
-    if actor.role == Role.CASEWORKER and (assignee != actor or case.assignee_id is not None):
-        raise ServiceError("not-allowed")
+    previous = str(case.assignee.uuid) if case.assignee else ""
     case.assignee = assignee
     _responded(case)
     case.save()
-    _event(case, "case.assigned", actor, origin, {"to": str(assignee.uuid) if assignee else ""})
+    _event(
+        case,
+        "case.assigned",
+        actor,
+        origin,
+        {"from": previous, "to": str(assignee.uuid) if assignee else ""},
+    )
     return case
 
 
 @transaction.atomic
 def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
     case = lock_live_case(case)
+    require(actor, "case.priority", case=case)
+    previous = case.priority
     case.priority = priority
     case.save(update_fields=["priority", "updated_at"])
-    _event(case, "case.priority_changed", actor, origin, {"to": priority})
+    _event(case, "case.priority_changed", actor, origin, {"from": previous, "to": priority})
 
 
 @transaction.atomic
 def add_note(*, actor: Membership, case: Case, body: str, shared: bool, origin: str = "") -> Note:
     case = lock_live_case(case)
+    require(actor, "case.note", case=case)
     note = Note(case=case, author=actor, shared_with_family=shared)
     note.body = body
     note.save()
@@ -120,6 +133,7 @@ def reply_to_family(*, actor: Membership, case: Case, body: str, origin: str = "
     """Write to the family; they are told only through the channel they chose, never
     with the content (a phone or mailbox may be seen by the wrong person)."""
     case = lock_live_case(case)
+    require(actor, "case.reply", case=case)
     message = Message(case=case, from_family=False, author=actor)
     message.body = body
     message.save()
@@ -134,6 +148,7 @@ def reply_to_family(*, actor: Membership, case: Case, body: str, origin: str = "
 
 @transaction.atomic
 def mark_messages_read(*, actor: Membership, case: Case) -> int:
+    require(actor, "case.view", case=case)
     return case.messages.filter(from_family=True, read_at=None).update(read_at=timezone.now())
 
 
@@ -142,6 +157,7 @@ def add_task(
     *, actor: Membership, case: Case, title: str, due: date | None, origin: str = ""
 ) -> Task:
     case = lock_live_case(case)
+    require(actor, "case.task", case=case)
     task = Task(case=case, due=due)
     task.title = title
     task.save()
@@ -151,7 +167,7 @@ def add_task(
 
 @transaction.atomic
 def complete_task(*, actor: Membership, task: Task, origin: str = "") -> None:
-    lock_live_case(task.case)
+    require(actor, "case.task_done", case=lock_live_case(task.case))
     if task.done_at is None:
         task.done_at = timezone.now()
         task.save(update_fields=["done_at"])
@@ -170,6 +186,7 @@ def log_referral(
     origin: str = "",
 ) -> Referral:
     case = lock_live_case(case)
+    require(actor, "case.referral", case=case)
     referral = Referral(case=case, to=to, on=on, by=actor)
     referral.reference = reference
     referral.outcome = outcome
@@ -180,7 +197,7 @@ def log_referral(
 
 def _intake_code() -> str:
     for _ in range(10):
-        code = "".join(secrets.choice(INTAKE_CODE_ALPHABET) for _ in range(8))
+        code = "".join(secrets.choice(crypto.ACCESS_CODE_ALPHABET) for _ in range(8))
         if not Incident.objects.filter(intake_code=code).exists():
             return code
     raise RuntimeError("no free intake code")
@@ -188,8 +205,7 @@ def _intake_code() -> str:
 
 @transaction.atomic
 def create_incident(*, actor: Membership, title: str, origin: str = "") -> Incident:
-    if actor.role != Role.COORDINATOR:
-        raise ServiceError("not-allowed")
+    require(actor, "incident.create")
     incident = Incident(organisation=actor.organisation, intake_code=_intake_code())
     incident.title = title
     incident.save()
@@ -204,6 +220,7 @@ def set_case_incident(
     if incident is not None and incident.organisation_id != case.organisation_id:
         raise ServiceError("not-allowed")
     case = lock_live_case(case)
+    require(actor, "case.incident", case=case)
     case.incident = incident
     case.save(update_fields=["incident", "updated_at"])
     _event(
@@ -220,8 +237,7 @@ def set_case_incident(
 
 @transaction.atomic
 def set_retention(*, actor: Membership, days: int, origin: str = "") -> None:
-    if actor.role != Role.ORG_ADMIN:
-        raise ServiceError("not-allowed")
+    require(actor, "retention.set")
     if not RETENTION_MIN_DAYS <= days <= RETENTION_MAX_DAYS:
         raise ServiceError("bad-retention")
     org = actor.organisation
@@ -232,23 +248,53 @@ def set_retention(*, actor: Membership, days: int, origin: str = "") -> None:
     )
 
 
+def _evidence_event(event: str, *, actor, case, context_file, reason: str, origin: str) -> None:
+    # The reason is the point of the record: an empty or invented one is refused here,
+    # whatever the form did, so no view can record a reveal nobody justified.
+    if reason not in EvidenceReason.values:
+        raise ServiceError("no-reason")
+    if context_file.case_id != case.pk:
+        raise ServiceError("not-allowed")
+    _event(case, event, actor, origin, {"file": str(context_file.uuid), "reason": reason})
+
+
 @transaction.atomic
 def record_reveal(
     *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
 ) -> None:
     """A staff member chose to see a file unblurred: who, which file, and why."""
-    _event(
-        case,
+    require(actor, "file.reveal", case=case)
+    _evidence_event(
         "evidence.revealed",
-        actor,
-        origin,
-        {"file": str(context_file.uuid), "reason": reason},
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
+    )
+
+
+@transaction.atomic
+def record_download(
+    *, actor: Membership, case: Case, context_file, reason: str, origin: str = ""
+) -> None:
+    """A coordinator takes the original out of the system: on the case's timeline,
+    with the reason (the vault also writes its custody event on the blob)."""
+    require(actor, "file.download", case=case)
+    _evidence_event(
+        "evidence.downloaded",
+        actor=actor,
+        case=case,
+        context_file=context_file,
+        reason=reason,
+        origin=origin,
     )
 
 
 @transaction.atomic
 def set_legal_hold(*, actor: Membership, case: Case, hold: bool, origin: str = "") -> None:
     case = lock_live_case(case)
+    require(actor, "case.hold", case=case)
     case.legal_hold = hold
     case.save(update_fields=["legal_hold", "updated_at"])
     _event(case, "case.legal_hold_set" if hold else "case.legal_hold_lifted", actor, origin)
@@ -307,9 +353,8 @@ def destroy_case_content(case: Case) -> None:
 
 @transaction.atomic
 def decide_erasure(*, actor: Membership, case: Case, approve: bool, origin: str = "") -> None:
-    if actor.role != Role.COORDINATOR:
-        raise ServiceError("not-allowed")
     case = lock_live_case(case)
+    require(actor, "case.erasure", case=case)
     if case.erasure_requested_at is None:
         raise ServiceError("no-request")
     if approve and case.legal_hold:
@@ -400,6 +445,7 @@ def label_index(text: str) -> str:
 def set_labels(*, actor: Membership, case: Case, labels: list[str], origin: str = "") -> None:
     """Replace the case's labels (each trimmed, at most 40 characters, at most ten)."""
     case = lock_live_case(case)
+    require(actor, "case.labels", case=case)
     from .models import CaseLabel
 
     clean = []

@@ -8,6 +8,7 @@ from django.utils import translation
 
 from vault import keys
 
+from .http import absolute_url
 from .members import invitation_token_context
 from .models import Invitation
 from .outbox import outbox_task
@@ -21,7 +22,7 @@ def send_invitation_email(*, invitation: str) -> None:
     token = keys.decrypt_text(
         inv.token_sealed, purpose="field", context=invitation_token_context(inv)
     )
-    link = settings.SITE_URL + reverse("support:invitation-accept", args=[token])
+    link = absolute_url(reverse("support:invitation-accept", args=[token]))
     with translation.override(settings.LANGUAGE_CODE):
         context = {
             "organisation": inv.organisation.name,
@@ -42,7 +43,7 @@ def notify_family(*, case: str) -> None:
     if found is None or found.contact_preference != ContactPreference.EMAIL or not found.contact:
         return
     with translation.override(settings.LANGUAGE_CODE):
-        context = {"link": settings.SITE_URL + reverse("reporting:family-signin")}
+        context = {"link": absolute_url(reverse("reporting:family-signin"))}
         subject = render_to_string("emails/family_news_subject.txt", context).strip()
         body = render_to_string("emails/family_news.txt", context)
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [found.contact])

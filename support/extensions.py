@@ -4,8 +4,10 @@ Imports go `reporting → police → takedowns → support → vault`, so suppor
 may not import `takedowns` or `police`. Instead those apps register here, from their
 `AppConfig.ready()` (as pretix's plugins answer its signals):
 
-- a **case panel**: a tab of the case page, with its template and a function that
-  builds its context, or returns None to hide it from this member;
+- a **case panel**: an entry of the case page's sub-navigation, rendered as its own
+  page (`support:case-tab`, `cases/<case>/tab/<slug>/`) under the case's summary
+  header, with its template and a function that builds its context, or returns None
+  to hide it (and its page: 404) from this member;
 - **case URLs**: a URL module mounted under `staff/o/<org>/cases/<case>/<prefix>/`,
   with its own namespace, so its views get `org` and `case` as the case page does;
 - **dashboard figures**: a function returning rows for the dashboard's figure table;
@@ -31,7 +33,7 @@ PanelContext = Callable[..., "dict[str, Any] | None"]
 
 @dataclass(frozen=True)
 class CasePanel:
-    """A tab on the staff case page.
+    """A section of the staff case page, with its own page and sub-navigation entry.
 
     `context(request=…, membership=…, case=…)` returns the template's extra context,
     or None when this member must not see the panel (the tab is then not shown).

@@ -4,12 +4,13 @@ from django.utils.translation import gettext_lazy as _
 
 from vault.normalize import PLATFORMS
 
-from .models import AgeBand, CaseStatus, Priority, Referral, Role
+from .models import AgeBand, CaseStatus, EvidenceReason, Priority, Referral, Role
 
 
 class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
-    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    # The least-privileged role with case access: a coordinator is a deliberate choice.
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices, initial=Role.CASEWORKER)
 
 
 class RoleForm(forms.Form):
@@ -111,6 +112,28 @@ class AssignForm(forms.Form):
         ]
 
 
+class CaseIncidentForm(forms.Form):
+    """Which open incident a case belongs to ("" = none)."""
+
+    incident = forms.ChoiceField(label=_("Incident"), required=False)
+
+    def __init__(self, *args, incidents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].choices = [("", "—"), *[(str(i.uuid), i.title) for i in incidents]]
+
+
+class HoldForm(forms.Form):
+    hold = forms.ChoiceField(
+        label=_("Legal hold"), choices=[("on", _("Put on hold")), ("off", _("Lift the hold"))]
+    )
+
+
+class ErasureForm(forms.Form):
+    approve = forms.ChoiceField(
+        label=_("Decision"), choices=[("yes", _("Approve")), ("no", _("Refuse"))]
+    )
+
+
 class LabelsForm(forms.Form):
     labels = forms.CharField(
         label=_("Labels"),
@@ -178,12 +201,26 @@ class RetentionForm(forms.Form):
 
 
 class RevealForm(forms.Form):
+    """The reason for seeing (or downloading) a file: no default, so nobody records a
+    reason they did not choose by pressing the button."""
+
     reason = forms.ChoiceField(
         label=_("Why do you need to see it?"),
-        choices=[
-            ("triage", _("To understand the case")),
-            ("takedown", _("To prepare a removal request")),
-            ("police", _("To prepare a police referral")),
-            ("family", _("The family asked me to check it")),
-        ],
+        choices=EvidenceReason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose why you need to see it.")},
     )
+
+
+class DownloadForm(forms.Form):
+    """The same choice before the original leaves the system (prefixed "download")."""
+
+    reason = forms.ChoiceField(
+        label=_("Why do you need the original?"),
+        choices=EvidenceReason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose why you need the original.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="download", **kwargs)

@@ -16,3 +16,10 @@ def client_ip(request) -> str:
 
 def origin(request) -> str:
     return coarse_origin(client_ip(request))
+
+
+def absolute_url(path: str) -> str:
+    """A link for outside the request (mail, QR codes): the configured public base
+    URL, never the Host header, which a client chooses (a forged one would put its
+    own host into a password-reset or invitation link)."""
+    return settings.AMPARO_BASE_URL + path

@@ -21,6 +21,7 @@ from vault import audit, keys
 from . import events, outbox
 from .events import ServiceError
 from .models import Invitation, Membership, Organisation, Role
+from .permissions import require
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -54,6 +55,7 @@ def invitation_token_context(invitation: Invitation) -> str:
 @transaction.atomic
 def invite_member(*, actor: Membership, email: str, role: str, origin: str = "") -> Invitation:
     """Create an invitation and promise its email in the same transaction."""
+    require(actor, "members.manage")
     email = email.strip().lower()
     if Membership.objects.filter(
         organisation=actor.organisation, user__email__iexact=email, is_active=True
@@ -126,6 +128,7 @@ def accept_invitation(*, invitation: Invitation, user=None, password: str = "", 
 
 @transaction.atomic
 def revoke_invitation(*, actor: Membership, invitation: Invitation, origin: str = "") -> None:
+    require(actor, "members.manage", on=invitation)
     if invitation.accepted_at or invitation.revoked_at:
         raise ServiceError("invitation-invalid")
     invitation.revoked_at = timezone.now()
@@ -147,6 +150,7 @@ def _check_not_last_admin(target: Membership) -> None:
 @transaction.atomic
 def change_role(*, actor: Membership, target: Membership, role: str, origin: str = "") -> None:
     target = Membership.objects.select_for_update().get(pk=target.pk)
+    require(actor, "members.manage", on=target)
     if role not in Role.values:
         raise ServiceError("bad-role")
     if role == target.role:
@@ -167,7 +171,11 @@ def change_role(*, actor: Membership, target: Membership, role: str, origin: str
 
 @transaction.atomic
 def deactivate_member(*, actor: Membership, target: Membership, origin: str = "") -> None:
+    if target.pk == actor.pk:
+        # An admin locking themselves out by a slip: another admin must do it.
+        raise ServiceError("self-deactivate")
     target = Membership.objects.select_for_update().get(pk=target.pk)
+    require(actor, "members.manage", on=target)
     if not target.is_active:
         return
     _check_not_last_admin(target)

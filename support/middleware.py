@@ -1,11 +1,11 @@
-import time
-
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+
+from .sessions import idle_expired
 
 # Paths that are staff-only: everything under them needs an enrolled second factor.
 STAFF_PREFIXES = ("/staff/", "/admin/", "/dev/")
@@ -28,15 +28,16 @@ class StaffSessionMiddleware:
     def __call__(self, request):
         user = request.user
         if user.is_authenticated:
-            now = time.time()
-            last = request.session.get("last_activity")
-            if last is not None and now - last > settings.STAFF_IDLE_TIMEOUT:
+            # Rewrite at most once a minute: the session row is not saved on every request.
+            if idle_expired(
+                request.session,
+                "last_activity",
+                timeout=settings.STAFF_IDLE_TIMEOUT,
+                touch_every=60,
+            ):
                 logout(request)
                 messages.info(request, _("You were signed out after a period of inactivity."))
                 return redirect(settings.LOGIN_URL)
-            # Rewrite at most once a minute: the session row is not saved on every request.
-            if last is None or now - last > 60:
-                request.session["last_activity"] = now
             path = request.path_info
             if (
                 path.startswith(STAFF_PREFIXES)

@@ -33,6 +33,15 @@ class Role(models.TextChoices):
     ORG_ADMIN = "org_admin", _("Organisation administrator")
 
 
+class EvidenceReason(models.TextChoices):
+    """Why a staff member saw or downloaded an evidence file (recorded, shown on the timeline)."""
+
+    TRIAGE = "triage", _("To understand the case")
+    TAKEDOWN = "takedown", _("To prepare a removal request")
+    POLICE = "police", _("To prepare a police referral")
+    FAMILY = "family", _("The family asked me to check it")
+
+
 class Membership(models.Model):
     """A person's role in one organisation. Deactivated, never deleted (audit)."""
 

@@ -55,7 +55,3 @@ def hit(key: str, *, limit: int, window: int, fail_open: bool = False) -> bool:
         log.warning("rate limit store unreachable; failing %s", "open" if fail_open else "closed")
         return fail_open
     return count <= limit
-
-
-def is_blocked(key: str, *, limit: int) -> bool:
-    return (cache.get(f"rl:{key}") or 0) >= limit

@@ -62,6 +62,7 @@ STAFF_WORDS = {
     "task.done": _("Task done"),
     "referral.logged": _("Referral logged"),
     "evidence.revealed": _("Evidence revealed"),
+    "evidence.downloaded": _("Original file downloaded"),
 }
 
 
@@ -154,17 +155,107 @@ def home_sections(membership) -> dict:
     }
 
 
+def display_name(user) -> str:
+    """How staff pages name a colleague: their full name if they gave one, else their email."""
+    return user.get_full_name() or user.email
+
+
+# Who acted, for events not done by a staff member (AuditEvent.actor_kind).
+ACTOR_WORDS = {
+    "family": _("The family"),
+    "system": _("Amparo (automatic)"),
+}
+DESTRUCTION_WORDS = {
+    "erasure": _("at the family's request"),
+    "retention": _("the retention period ended"),
+}
+
+
+def _label(choices, value) -> str:
+    """A choice's label in the reader's language; the value itself if it is not one."""
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
+
+
+STATUS_EVENTS = {"case.triaged", "case.closed", "case.reopened", "case.status_changed"}
+
+
+def _before_after(data: dict, word) -> str:
+    """ "before → after", or just "after" for events recorded before "from" was kept."""
+    after = word(data["to"])
+    return f"{word(data['from'])} → {after}" if "from" in data else after
+
+
+def _change(event, names: dict[str, str]) -> str:
+    data = event.data or {}
+    if event.event in STATUS_EVENTS and "to" in data:
+        return _before_after(data, lambda v: _label(CaseStatus, v))
+    if event.event == "case.priority_changed" and "to" in data:
+        return _before_after(data, lambda v: _label(Priority, v))
+    if event.event == "case.assigned" and "to" in data:
+        return _before_after(data, lambda v: names.get(v or "", str(_("Nobody"))))
+    if event.event == "referral.logged" and data.get("to"):
+        return _label(Referral.To, data["to"])
+    if event.event == "case.destroyed" and data.get("reason") in DESTRUCTION_WORDS:
+        return str(DESTRUCTION_WORDS[data["reason"]])
+    return ""
+
+
 def case_timeline(case) -> list[dict]:
-    events = AuditEvent.objects.filter(object_id=case.uuid).order_by("id")
+    """The case's history for staff: what happened, who did it (name and role in
+    words), the change (before → after) and, for evidence, the reason given.
+
+    One function (rendered by templates/support/includes/timeline.html) so every
+    page that shows the timeline says the same thing.
+    """
+    from django.contrib.auth import get_user_model
+
+    from .models import EvidenceReason, Membership
+
+    events = list(AuditEvent.objects.filter(object_id=case.uuid).order_by("id"))
     words = STAFF_WORDS | extensions.event_words()
-    return [
-        {
-            "at": e.created_at,
-            "text": words.get(e.event, e.event),
-            "who": e.actor_role or e.actor_kind,
-        }
+    user_pks = {
+        int(e.actor_ref.split(":", 1)[1])
         for e in events
-    ]
+        if e.actor_kind == AuditEvent.ActorKind.USER and e.actor_ref.split(":", 1)[1].isdigit()
+    }
+    users = {
+        f"user:{u.pk}": display_name(u) for u in get_user_model().objects.filter(pk__in=user_pks)
+    }
+    assignees = {
+        value
+        for e in events
+        if e.event == "case.assigned"
+        for value in ((e.data or {}).get("from"), (e.data or {}).get("to"))
+        if value
+    }
+    names = {
+        str(m.uuid): display_name(m.user)
+        for m in Membership.objects.filter(
+            organisation_id=case.organisation_id, uuid__in=assignees
+        ).select_related("user")
+    }
+    timeline = []
+    for e in events:
+        if e.actor_kind == AuditEvent.ActorKind.USER:
+            who = users.get(e.actor_ref) or str(_("A staff member"))
+            role = _label(Role, e.actor_role) if e.actor_role in Role.values else ""
+        else:
+            who, role = str(ACTOR_WORDS.get(e.actor_kind, _("Amparo (automatic)"))), ""
+        reason = (e.data or {}).get("reason") if e.event.startswith("evidence.") else None
+        timeline.append(
+            {
+                "at": e.created_at,
+                "text": words.get(e.event, e.event),
+                "who": who,
+                "role": role,
+                "change": _change(e, names),
+                "reason": _label(EvidenceReason, reason) if reason else "",
+            }
+        )
+    return timeline
 
 
 def case_links(case, membership) -> list[dict]:
@@ -250,3 +341,96 @@ def dashboard(membership) -> dict:
         "urgent_open": urgent,
         "median_first_response_hours": round(waits[len(waits) // 2], 1) if waits else None,
     }
+
+
+def case_header(case, membership) -> dict:
+    """What the case page's header shows on every section: the unread messages and
+    the open tasks, the next one first (soonest due date, then oldest)."""
+    unread = case.messages.filter(from_family=True, read_at=None).count()
+    open_tasks = sorted(
+        case.tasks.filter(done_at=None),
+        key=lambda task: (task.due is None, task.due or timezone.localdate(), task.id),
+    )
+    next_task = open_tasks[0] if open_tasks else None
+    return {
+        "unread": unread,
+        "open_tasks": len(open_tasks),
+        "next_task": next_task,
+        "next_task_overdue": bool(
+            next_task and next_task.due and next_task.due < timezone.localdate()
+        ),
+    }
+
+
+# --- What the families' pages (reporting) read ------------------------------------------
+# reporting reads support's data only through these functions, so what a family's page
+# can see of the database is listed in one place (and no family view builds a query).
+
+
+def report_draft(draft_uuid: str | None):
+    """The family's unsent report (the draft id kept in their session), or None."""
+    from .models import ReportDraft
+
+    return ReportDraft.objects.filter(uuid=draft_uuid).first() if draft_uuid else None
+
+
+def draft_files(draft) -> list:
+    return list(draft.files.select_related("blob"))
+
+
+def active_organisations() -> list:
+    from .models import Organisation
+
+    return list(Organisation.objects.filter(is_active=True).order_by("name"))
+
+
+def active_organisation(organisation_uuid: str | None):
+    from .models import Organisation
+
+    if not organisation_uuid:
+        return None
+    return Organisation.objects.filter(uuid=organisation_uuid, is_active=True).first()
+
+
+def default_organisation(configured_uuid: str = ""):
+    """The group a report goes to without asking: the configured one, or the only one."""
+    from .models import Organisation
+
+    if configured_uuid:
+        return active_organisation(configured_uuid)
+    active = list(Organisation.objects.filter(is_active=True)[:2])
+    return active[0] if len(active) == 1 else None
+
+
+def open_incident(intake_code: str):
+    """The incident an intake link or QR code names, if it still takes reports."""
+    from .models import Incident
+
+    return (
+        Incident.objects.filter(
+            intake_code=intake_code.upper(), is_open=True, organisation__is_active=True
+        )
+        .select_related("organisation")
+        .first()
+    )
+
+
+def incident_by_uuid(incident_uuid: str | None):
+    from .models import Incident
+
+    return Incident.objects.filter(uuid=incident_uuid).first() if incident_uuid else None
+
+
+def family_status(case) -> dict:
+    """What the family's status page shows of their case: the message thread, their
+    files and the notes staff chose to share. Never internal notes or staff names."""
+    return {
+        "thread": case.messages.select_related("author").order_by("created_at"),
+        "files": case.files.select_related("blob").order_by("id"),
+        "shared_notes": case.notes.filter(shared_with_family=True),
+    }
+
+
+def case_events(case, events) -> list:
+    """The case's audit events of the given kinds, oldest first (the family timeline)."""
+    return list(AuditEvent.objects.filter(object_id=case.uuid, event__in=events).order_by("id"))

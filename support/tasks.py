@@ -32,7 +32,10 @@ def retention() -> dict:
 
 @outbox_task("support.process_evidence")
 def process_evidence(*, file: str) -> None:
-    """Decode, fingerprint and make the blurred/preview derivatives of one context file."""
+    """MD5 of one context file; decode, fingerprint and make its image derivatives."""
     found = ContextFile.objects.filter(uuid=file).select_related("blob").first()
     if found is not None:
+        # MD5 first (every file, image or not: uploads leave it to the worker), then
+        # the image work; both are idempotent, so a redelivered task repeats nothing.
+        vault_services.fill_md5(found.blob.uuid)
         vault_services.process_image(found.blob.uuid)

@@ -5,6 +5,7 @@ from . import extensions, views
 app_name = "support"
 
 ORG = "staff/o/<uuid:org>/"
+CASE = ORG + "cases/<uuid:case>/"
 
 urlpatterns = [
     path("staff/", views.home, name="home"),
@@ -20,6 +21,27 @@ urlpatterns = [
         name="invitation-revoke",
     ),
     path(ORG + "cases/<uuid:case>/", views.case_detail, name="case-detail"),
+    # The case page's sections (server-rendered pages, no script needed).
+    path(CASE + "evidence/", views.case_evidence, name="case-evidence"),
+    path(CASE + "messages/", views.case_messages, name="case-messages"),
+    path(CASE + "notes/", views.case_notes, name="case-notes"),
+    path(CASE + "referrals/", views.case_referrals, name="case-referrals"),
+    path(CASE + "timeline/", views.case_timeline, name="case-timeline"),
+    path(CASE + "tab/<slug:panel>/", views.case_tab, name="case-tab"),
+    # One POST-only view per case action (support.permissions.ACTIONS says who may).
+    path(CASE + "status/", views.case_status, name="case-status"),
+    path(CASE + "priority/", views.case_priority, name="case-priority"),
+    path(CASE + "labels/", views.case_labels, name="case-labels"),
+    path(CASE + "take/", views.case_take, name="case-take"),
+    path(CASE + "assign/", views.case_assign, name="case-assign"),
+    path(CASE + "incident/", views.case_incident, name="case-incident"),
+    path(CASE + "hold/", views.case_hold, name="case-hold"),
+    path(CASE + "erasure/", views.case_erasure, name="case-erasure"),
+    path(CASE + "reply/", views.case_reply, name="case-reply"),
+    path(CASE + "note/", views.case_note, name="case-note"),
+    path(CASE + "task/", views.case_task, name="case-task"),
+    path(CASE + "tasks/<uuid:task>/done/", views.case_task_done, name="case-task-done"),
+    path(CASE + "referral/", views.case_referral, name="case-referral"),
     path(
         ORG + "cases/<uuid:case>/files/<uuid:file>/blurred", views.file_blurred, name="file-blurred"
     ),
@@ -34,8 +56,8 @@ urlpatterns = [
         views.file_download,
         name="file-download",
     ),
-    # URLs the apps above support mount under a case (support.extensions); before the
-    # catch-all action route, which would otherwise swallow them.
+    # URLs the apps above support mount under a case (support.extensions); their
+    # prefixes must not be one of the section or action names above.
     *(
         path(
             ORG + f"cases/<uuid:case>/{urls.prefix}/",
@@ -43,7 +65,6 @@ urlpatterns = [
         )
         for urls in extensions.case_url_modules()
     ),
-    path(ORG + "cases/<uuid:case>/<slug:action>/", views.case_action, name="case-action"),
     path(ORG + "incidents/", views.incidents, name="incidents"),
     path(ORG + "incidents/<uuid:incident>/", views.incident_detail, name="incident-detail"),
     path(ORG + "incidents/<uuid:incident>/qr.<str:fmt>", views.incident_qr, name="incident-qr"),

@@ -4,7 +4,7 @@ import time
 import qrcode
 import qrcode.image.svg
 from allauth.account.decorators import reauthentication_required
-from django.conf import settings
+from allauth.account.internal.flows.reauthentication import reauthenticate_by_password
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -28,6 +28,10 @@ from .casework import TRANSITIONS
 from .forms import (
     AcceptInvitationForm,
     AssignForm,
+    CaseIncidentForm,
+    DownloadForm,
+    ErasureForm,
+    HoldForm,
     IncidentForm,
     InviteForm,
     LabelsForm,
@@ -42,22 +46,25 @@ from .forms import (
     StatusForm,
     TaskForm,
 )
-from .http import origin
+from .http import absolute_url, origin
 from .models import Case, Incident, Invitation, Membership, Role
 from .permissions import (
+    ACTIONS,
     CASE_ROLES,
-    COORDINATION,
-    MANAGE_MEMBERS,
     get_case_for_user,
     get_incident_for_user,
     get_invitation_for_admin,
     get_member_for_admin,
     get_membership_for_user,
+    may,
+    require,
+    roles_for,
 )
 
 SERVICE_MESSAGES = {
     "already-member": gettext_lazy("That person is already a member of this organisation."),
     "last-admin": gettext_lazy("An organisation needs at least one active administrator."),
+    "self-deactivate": gettext_lazy("You cannot deactivate yourself; ask another administrator."),
     "invitation-invalid": gettext_lazy("This invitation is no longer valid. Ask for a new one."),
     "account-exists": gettext_lazy(
         "An account with this email exists: sign in first, then open the link."
@@ -72,6 +79,7 @@ SERVICE_MESSAGES = {
     "no-request": gettext_lazy("The family has not asked for erasure."),
     "too-many-labels": gettext_lazy("A case can have at most ten labels."),
     "case-destroyed": gettext_lazy("This case was destroyed; nothing can be added to it."),
+    "no-reason": gettext_lazy("Choose a reason from the list."),
 }
 
 
@@ -93,7 +101,7 @@ def home(request):
 
 @login_required
 def members(request, org):
-    actor = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
+    actor = get_membership_for_user(request.user, org, roles=roles_for("members.manage"))
     form = InviteForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -150,11 +158,19 @@ def member_role(request, org, member):
     return redirect("support:members", org=org)
 
 
-@require_POST
 @login_required
 @reauthentication_required
 def member_deactivate(request, org, member):
+    """GET: a page that says what deactivation does; POST: deactivate. Never oneself."""
     actor, target = get_member_for_admin(request.user, org, member)
+    if target == actor:
+        raise Http404
+    if request.method != "POST":
+        return render(
+            request,
+            "support/member_deactivate.html",
+            {"membership": actor, "organisation": actor.organisation, "person": target},
+        )
     try:
         member_services.deactivate_member(actor=actor, target=target, origin=origin(request))
     except events.ServiceError as exc:
@@ -199,6 +215,9 @@ def invitation_accept(request, token):
             return redirect("account_login")
         if user is None:
             login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            # The password was chosen on this very form: allauth's own record of a
+            # re-authentication, so MFA enrolment does not ask for it again at once.
+            reauthenticate_by_password(request)
         messages.success(request, _("Welcome. Now set up two-factor authentication."))
         return redirect("support:home")
     return render(
@@ -249,167 +268,423 @@ def org_home(request, org):
     return render(request, "support/queue.html", context)
 
 
-@login_required
-def case_detail(request, org, case):
-    membership, case = get_case_for_user(request.user, org, case)
-    members = _members_with_case_access(membership.organisation)
-    is_coordinator = membership.role == Role.COORDINATOR
+# --- The case page: a summary header, sub-navigation, one page per section -------------
+# Support's own sections, in page order; panels registered through support.extensions
+# (takedowns, police) take their place among them by their `order`.
+CASE_SECTIONS = [
+    ("summary", "support:case-detail", gettext_lazy("Summary"), 10),
+    ("evidence", "support:case-evidence", gettext_lazy("Evidence"), 20),
+    ("messages", "support:case-messages", gettext_lazy("Messages"), 30),
+    ("notes", "support:case-notes", gettext_lazy("Notes and tasks"), 50),
+    ("referrals", "support:case-referrals", gettext_lazy("Referrals"), 60),
+    ("timeline", "support:case-timeline", gettext_lazy("Timeline"), 90),
+]
+
+
+def _case_page(request, membership, case, section, template, extra, *, panels=None):
+    """Render one section of the case page with the header and the sub-navigation."""
+    if panels is None:
+        panels = extensions.visible_case_panels(request=request, membership=membership, case=case)
+    args = {"org": membership.organisation.uuid, "case": case.uuid}
+    tabs = [
+        (order, slug, label, reverse(name, kwargs=args))
+        for slug, name, label, order in CASE_SECTIONS
+    ]
+    tabs += [
+        (panel.order, f"panel-{panel.slug}", panel.label,
+         reverse("support:case-tab", kwargs={**args, "panel": panel.slug}))
+        for panel, _context in panels
+    ]  # fmt: skip
+    tabs.sort(key=lambda tab: tab[0])
+    current = next(label for _order, slug, label, _url in tabs if slug == section)
     context = {
         "membership": membership,
         "organisation": membership.organisation,
         "case": case,
-        "is_coordinator": is_coordinator,
-        "timeline": selectors.case_timeline(case),
-        "links": selectors.case_links(case, membership),
-        "locations": case.locations.all(),
-        "identifiers": case.identifiers.all(),
-        "fingerprints": case.fingerprints.all(),
-        "consents": intake.current_consents(case),
-        "consent_history": case.consents.all(),
-        "messages_": case.messages.select_related("author__user"),
-        "notes": case.notes.select_related("author__user"),
-        "tasks": case.tasks.all(),
-        "referrals": case.referrals.select_related("by__user"),
-        "files": case.files.select_related("blob"),
-        "status_form": StatusForm(initial={"status": case.status}),
-        "allowed_statuses": TRANSITIONS.get(case.status, set()),
-        "assign_form": AssignForm(
-            members=members, initial={"assignee": case.assignee.uuid if case.assignee else ""}
-        ),
-        "priority_form": PriorityForm(initial={"priority": case.priority}),
-        "labels_form": LabelsForm(
-            initial={"labels": ", ".join(label.value for label in case.labels.all())}
-        ),
-        "note_form": NoteForm(),
-        "reply_form": ReplyForm(),
-        "task_form": TaskForm(),
-        "referral_form": ReferralForm(initial={"on": timezone.localdate()}),
-        "incidents": Incident.objects.filter(organisation=membership.organisation, is_open=True),
-        "panels": extensions.visible_case_panels(request=request, membership=membership, case=case),
+        # What this member may do here, from the permission table (e.g. `can.assign`).
+        "can": {
+            action.removeprefix("case."): may(membership, action, case=case)
+            for action in ACTIONS
+            if action.startswith("case.")
+        },
+        "tabs": [{"slug": slug, "label": label, "url": url} for _o, slug, label, url in tabs],
+        "section": section,
+        "section_label": current,
+        "header": selectors.case_header(case, membership),
+        **extra,
     }
-    casework.mark_messages_read(actor=membership, case=case)
-    return render(request, "support/case.html", context)
+    return render(request, template, context)
 
 
-def _act(request, membership, case, action):
-    """Run one case action; returns the invalid form if its input was refused, else None."""
-    origin_ = origin(request)
-    post = request.POST
-    members = _members_with_case_access(membership.organisation)
-    coordinator_only = {"assign", "incident", "hold", "erasure"}
-    if action in coordinator_only and membership.role != Role.COORDINATOR:
-        raise PermissionDenied
-    if action == "status":
-        form = StatusForm(post)
-        if form.is_valid():
-            casework.change_status(
-                actor=membership, case=case, status=form.cleaned_data["status"], origin=origin_
-            )
-            return None
-    elif action == "assign":
-        form = AssignForm(post, members=members)
-        if form.is_valid():
-            chosen = form.cleaned_data["assignee"]
-            assignee = members.filter(uuid=chosen).first() if chosen else None
-            casework.assign_case(actor=membership, case=case, assignee=assignee, origin=origin_)
-            return None
-    elif action == "take":
-        casework.assign_case(actor=membership, case=case, assignee=membership, origin=origin_)
-        return None
-    elif action == "labels":
-        form = LabelsForm(post)
-        if form.is_valid():
-            casework.set_labels(
-                actor=membership, case=case, labels=form.cleaned_data["labels"], origin=origin_
-            )
-            return None
-    elif action == "priority":
-        form = PriorityForm(post)
-        if form.is_valid():
-            casework.set_priority(
-                actor=membership, case=case, priority=form.cleaned_data["priority"], origin=origin_
-            )
-            return None
-    elif action == "note":
-        form = NoteForm(post)
-        if form.is_valid():
-            casework.add_note(actor=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None
-    elif action == "reply":
-        form = ReplyForm(post)
-        if form.is_valid():
-            casework.reply_to_family(
-                actor=membership, case=case, body=form.cleaned_data["body"], origin=origin_
-            )
-            return None
-    elif action == "task":
-        form = TaskForm(post)
-        if form.is_valid():
-            casework.add_task(actor=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None
-    elif action == "task-done":
-        task = case.tasks.filter(uuid=post.get("task")).first()
-        if task is None:
-            raise Http404
-        casework.complete_task(actor=membership, task=task, origin=origin_)
-        return None
-    elif action == "referral":
-        form = ReferralForm(post)
-        if form.is_valid():
-            casework.log_referral(actor=membership, case=case, origin=origin_, **form.cleaned_data)
-            return None
-    elif action == "incident":
-        chosen = post.get("incident")
-        incident = (
-            Incident.objects.filter(organisation=membership.organisation, uuid=chosen).first()
-            if chosen
-            else None
-        )
-        if chosen and incident is None:
-            raise Http404
-        casework.set_case_incident(actor=membership, case=case, incident=incident, origin=origin_)
-        return None
-    elif action == "hold":
-        casework.set_legal_hold(
-            actor=membership, case=case, hold=post.get("hold") == "on", origin=origin_
-        )
-        return None
-    elif action == "erasure":
-        casework.decide_erasure(
-            actor=membership, case=case, approve=post.get("approve") == "yes", origin=origin_
-        )
-        return None
-    else:
-        raise Http404
-    return form
-
-
-@require_POST
 @login_required
-def case_action(request, org, case, action):
+def case_detail(request, org, case):
+    """Summary: who, what, consents, and the triage actions (each opened on demand)."""
     membership, case = get_case_for_user(request.user, org, case)
-    try:
-        failed = _act(request, membership, case, action)
-    except events.ServiceError as exc:
-        messages.error(request, service_message(exc.code))
+    members = _members_with_case_access(membership.organisation)
+    labels = list(case.labels.all())
+    return _case_page(
+        request,
+        membership,
+        case,
+        "summary",
+        "support/case.html",
+        {
+            "labels": labels,
+            "consents": intake.current_consents(case),
+            "consent_history": case.consents.all(),
+            "status_form": StatusForm(initial={"status": case.status}),
+            "allowed_statuses": TRANSITIONS.get(case.status, set()),
+            "assign_form": AssignForm(
+                members=members,
+                initial={"assignee": case.assignee.uuid if case.assignee else ""},
+            ),
+            "priority_form": PriorityForm(initial={"priority": case.priority}),
+            "labels_form": LabelsForm(
+                initial={"labels": ", ".join(label.value for label in labels)}
+            ),
+            "incident_form": CaseIncidentForm(
+                incidents=Incident.objects.filter(
+                    organisation=membership.organisation, is_open=True
+                ),
+                initial={"incident": case.incident.uuid if case.incident else ""},
+            ),
+        },
+    )
+
+
+@login_required
+def case_evidence(request, org, case):
+    membership, case = get_case_for_user(request.user, org, case)
+    return _case_page(
+        request,
+        membership,
+        case,
+        "evidence",
+        "support/case_evidence.html",
+        {
+            "links": selectors.case_links(case, membership),
+            "locations": case.locations.all(),
+            "identifiers": case.identifiers.all(),
+            "fingerprints": case.fingerprints.all(),
+            "files": case.files.select_related("blob"),
+        },
+    )
+
+
+@login_required
+def case_messages(request, org, case):
+    """The thread with the family; opening it marks their messages read."""
+    membership, case = get_case_for_user(request.user, org, case)
+    thread = list(case.messages.select_related("author__user"))
+    casework.mark_messages_read(actor=membership, case=case)
+    return _case_page(
+        request,
+        membership,
+        case,
+        "messages",
+        "support/case_messages.html",
+        {"messages_": thread, "reply_form": ReplyForm()},
+    )
+
+
+@login_required
+def case_notes(request, org, case):
+    membership, case = get_case_for_user(request.user, org, case)
+    return _case_page(
+        request,
+        membership,
+        case,
+        "notes",
+        "support/case_notes.html",
+        {
+            "notes": case.notes.select_related("author__user"),
+            "tasks": case.tasks.all(),
+            "note_form": NoteForm(),
+            "task_form": TaskForm(),
+        },
+    )
+
+
+@login_required
+def case_referrals(request, org, case):
+    membership, case = get_case_for_user(request.user, org, case)
+    return _case_page(
+        request,
+        membership,
+        case,
+        "referrals",
+        "support/case_referrals.html",
+        {
+            "referrals": case.referrals.select_related("by__user"),
+            "referral_form": ReferralForm(initial={"on": timezone.localdate()}),
+        },
+    )
+
+
+@login_required
+def case_timeline(request, org, case):
+    membership, case = get_case_for_user(request.user, org, case)
+    return _case_page(
+        request,
+        membership,
+        case,
+        "timeline",
+        "support/case_timeline.html",
+        {"timeline": selectors.case_timeline(case)},
+    )
+
+
+@login_required
+def case_tab(request, org, case, panel):
+    """A panel another app registered (support.extensions), as its own page."""
+    membership, case = get_case_for_user(request.user, org, case)
+    panels = extensions.visible_case_panels(request=request, membership=membership, case=case)
+    shown = next(((p, c) for p, c in panels if p.slug == panel), None)
+    if shown is None:
+        raise Http404
+    return _case_page(
+        request,
+        membership,
+        case,
+        f"panel-{panel}",
+        "support/case_tab.html",
+        {"panel": shown[0], "panel_context": shown[1]},
+        panels=panels,
+    )
+
+
+# --- Case actions: one view per action, each checked against the permission table ----
+
+
+def _acting(request, org, case, action):
+    """(membership, case) for a POSTed case action: another organisation's case is
+    404, a case or action outside the member's role 403 (support.permissions)."""
+    membership, case = get_case_for_user(request.user, org, case)
+    require(membership, action, case=case)
+    return membership, case
+
+
+def _done(request, org, case, change, *, form=None, section="support:case-detail"):
+    """Validate `form` (if any) and run `change(cleaned_data)`; on refused input say
+    why and change nothing. Then back to the section the form was on."""
+    if form is not None and not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, _("Nothing was changed: %(errors)s") % {"errors": errors})
     else:
-        if failed is not None:
-            errors = "; ".join(str(e) for errs in failed.errors.values() for e in errs)
-            messages.error(request, _("Nothing was changed: %(errors)s") % {"errors": errors})
+        try:
+            change(form.cleaned_data if form is not None else {})
+        except events.ServiceError as exc:
+            messages.error(request, service_message(exc.code))
         else:
             messages.success(request, _("Saved."))
     if Case.objects.filter(pk=case.pk, destroyed_at__isnull=False).exists():
         return redirect("support:org-home", org=org)
-    return redirect("support:case-detail", org=org, case=case.uuid)
+    return redirect(section, org=org, case=case.uuid)
+
+
+@require_POST
+@login_required
+def case_status(request, org, case):
+    membership, case = _acting(request, org, case, "case.status")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.change_status(
+            actor=membership, case=case, status=data["status"], origin=origin(request)
+        ),
+        form=StatusForm(request.POST),
+    )
+
+
+@require_POST
+@login_required
+def case_priority(request, org, case):
+    membership, case = _acting(request, org, case, "case.priority")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.set_priority(
+            actor=membership, case=case, priority=data["priority"], origin=origin(request)
+        ),
+        form=PriorityForm(request.POST),
+    )
+
+
+@require_POST
+@login_required
+def case_labels(request, org, case):
+    membership, case = _acting(request, org, case, "case.labels")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.set_labels(
+            actor=membership, case=case, labels=data["labels"], origin=origin(request)
+        ),
+        form=LabelsForm(request.POST),
+    )
+
+
+@require_POST
+@login_required
+def case_take(request, org, case):
+    membership, case = _acting(request, org, case, "case.take")
+    return _done(
+        request,
+        org,
+        case,
+        lambda _data: casework.assign_case(
+            actor=membership, case=case, assignee=membership, origin=origin(request)
+        ),
+    )
+
+
+@require_POST
+@login_required
+def case_assign(request, org, case):
+    membership, case = _acting(request, org, case, "case.assign")
+    members = _members_with_case_access(membership.organisation)
+
+    def change(data):
+        chosen = data["assignee"]
+        assignee = members.filter(uuid=chosen).first() if chosen else None
+        casework.assign_case(actor=membership, case=case, assignee=assignee, origin=origin(request))
+
+    return _done(request, org, case, change, form=AssignForm(request.POST, members=members))
+
+
+@require_POST
+@login_required
+def case_incident(request, org, case):
+    membership, case = _acting(request, org, case, "case.incident")
+    incidents = Incident.objects.filter(organisation=membership.organisation, is_open=True)
+
+    def change(data):
+        chosen = data["incident"]
+        incident = incidents.filter(uuid=chosen).first() if chosen else None
+        casework.set_case_incident(
+            actor=membership, case=case, incident=incident, origin=origin(request)
+        )
+
+    return _done(
+        request, org, case, change, form=CaseIncidentForm(request.POST, incidents=incidents)
+    )
+
+
+@require_POST
+@login_required
+def case_hold(request, org, case):
+    membership, case = _acting(request, org, case, "case.hold")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.set_legal_hold(
+            actor=membership, case=case, hold=data["hold"] == "on", origin=origin(request)
+        ),
+        form=HoldForm(request.POST),
+    )
+
+
+@require_POST
+@login_required
+def case_erasure(request, org, case):
+    membership, case = _acting(request, org, case, "case.erasure")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.decide_erasure(
+            actor=membership, case=case, approve=data["approve"] == "yes", origin=origin(request)
+        ),
+        form=ErasureForm(request.POST),
+    )
+
+
+@require_POST
+@login_required
+def case_reply(request, org, case):
+    membership, case = _acting(request, org, case, "case.reply")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.reply_to_family(
+            actor=membership, case=case, body=data["body"], origin=origin(request)
+        ),
+        form=ReplyForm(request.POST),
+        section="support:case-messages",
+    )
+
+
+@require_POST
+@login_required
+def case_note(request, org, case):
+    membership, case = _acting(request, org, case, "case.note")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.add_note(actor=membership, case=case, origin=origin(request), **data),
+        form=NoteForm(request.POST),
+        section="support:case-notes",
+    )
+
+
+@require_POST
+@login_required
+def case_task(request, org, case):
+    membership, case = _acting(request, org, case, "case.task")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.add_task(actor=membership, case=case, origin=origin(request), **data),
+        form=TaskForm(request.POST),
+        section="support:case-notes",
+    )
+
+
+@require_POST
+@login_required
+def case_task_done(request, org, case, task):
+    membership, case = _acting(request, org, case, "case.task_done")
+    found = case.tasks.filter(uuid=task).first()
+    if found is None:
+        raise Http404
+    return _done(
+        request,
+        org,
+        case,
+        lambda _data: casework.complete_task(actor=membership, task=found, origin=origin(request)),
+        section="support:case-notes",
+    )
+
+
+@require_POST
+@login_required
+def case_referral(request, org, case):
+    membership, case = _acting(request, org, case, "case.referral")
+    return _done(
+        request,
+        org,
+        case,
+        lambda data: casework.log_referral(
+            actor=membership, case=case, origin=origin(request), **data
+        ),
+        form=ReferralForm(request.POST),
+        section="support:case-referrals",
+    )
 
 
 @login_required
 def incidents(request, org):
-    membership = get_membership_for_user(request.user, org, roles=CASE_ROLES)
+    membership = get_membership_for_user(request.user, org, roles=roles_for("incident.view"))
     form = IncidentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        if membership.role != Role.COORDINATOR:
-            raise PermissionDenied
+        require(membership, "incident.create")
         if form.is_valid():
             incident = casework.create_incident(
                 actor=membership, title=form.cleaned_data["title"], origin=origin(request)
@@ -430,7 +705,7 @@ def incidents(request, org):
 @login_required
 def incident_detail(request, org, incident):
     membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     return render(
         request,
         "support/incident.html",
@@ -449,7 +724,7 @@ def incident_qr(request, org, incident, fmt):
     if fmt not in {"png", "svg"}:
         raise Http404
     _membership, incident = get_incident_for_user(request.user, org, incident)
-    link = settings.SITE_URL + reverse("reporting:incident", args=[incident.intake_code])
+    link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
     if fmt == "svg":
         image = qrcode.make(link, image_factory=qrcode.image.svg.SvgPathImage)
         content_type = "image/svg+xml"
@@ -465,7 +740,7 @@ def incident_qr(request, org, incident, fmt):
 
 @login_required
 def dashboard(request, org):
-    membership = get_membership_for_user(request.user, org, roles=COORDINATION)
+    membership = get_membership_for_user(request.user, org, roles=roles_for("dashboard.view"))
     return render(
         request,
         "support/dashboard.html",
@@ -480,7 +755,7 @@ def dashboard(request, org):
 
 @login_required
 def retention_settings(request, org):
-    membership = get_membership_for_user(request.user, org, roles=MANAGE_MEMBERS)
+    membership = get_membership_for_user(request.user, org, roles=roles_for("retention.set"))
     form = RetentionForm(
         request.POST if request.method == "POST" else None,
         initial={"retention_days": membership.organisation.retention_days},
@@ -511,6 +786,40 @@ REJECTION_WORDS = {
 }
 
 
+# What vault.images.metadata_summary reports, in words (every key it returns is here:
+# tests/support/test_evidence_reasons.py checks, so no raw key reaches a page).
+METADATA_WORDS = {
+    "format": gettext_lazy("Format"),
+    "width": gettext_lazy("Width (pixels)"),
+    "height": gettext_lazy("Height (pixels)"),
+    "make": gettext_lazy("Camera make"),
+    "model": gettext_lazy("Camera model"),
+    "datetime_original": gettext_lazy("Date taken"),
+    "datetime": gettext_lazy("Date modified"),
+    "software": gettext_lazy("Software"),
+    "orientation": gettext_lazy("Orientation (EXIF value)"),
+    "exif_present": gettext_lazy("EXIF data"),
+    "gps_present": gettext_lazy("GPS location"),
+    "xmp_present": gettext_lazy("XMP data"),
+    "iptc_present": gettext_lazy("IPTC data"),
+    "icc_present": gettext_lazy("Colour profile (ICC)"),
+    "comment_present": gettext_lazy("Comment in the file"),
+}
+
+
+def metadata_words(summary: dict) -> list[tuple[str, object]]:
+    """(label, value) rows for the file page: known keys only, Yes/No for flags."""
+    rows = []
+    for key, label in METADATA_WORDS.items():
+        value = summary.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool):
+            value = _("Yes") if value else _("No")
+        rows.append((str(label), value))
+    return rows
+
+
 def _case_file(request, org, case, file):
     membership, case = get_case_for_user(request.user, org, case)
     context_file = case.files.select_related("blob").filter(uuid=file).first()
@@ -537,26 +846,11 @@ def file_blurred(request, org, case, file):
     )
 
 
-@login_required
-def file_reveal(request, org, case, file):
-    """A deliberate, audited step: the reason is recorded before anything is shown."""
-    membership, case, context_file = _case_file(request, org, case, file)
+def _file_page(request, membership, case, context_file, *, form=None, download_form=None):
     rejection = context_file.blob.image_rejection
-    form = RevealForm(request.POST if request.method == "POST" else None)
-    revealed = request.session.get("revealed", {})
-    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
-    if request.method == "POST" and not rejection and form.is_valid():
-        casework.record_reveal(
-            actor=membership,
-            case=case,
-            context_file=context_file,
-            reason=form.cleaned_data["reason"],
-            origin=origin(request),
-        )
-        revealed[str(context_file.uuid)] = time.time()
-        request.session["revealed"] = revealed
-        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
-    shown = time.time() - revealed.get(str(context_file.uuid), 0) < REVEAL_SECONDS
+    revealed_at = request.session.get("revealed", {}).get(str(context_file.uuid), 0)
+    shown = time.time() - revealed_at < REVEAL_SECONDS and not rejection
+    can_download = may(membership, "file.download", case=case)
     return render(
         request,
         "support/file_reveal.html",
@@ -565,15 +859,37 @@ def file_reveal(request, org, case, file):
             "organisation": membership.organisation,
             "case": case,
             "file": context_file,
-            "form": form,
-            "shown": shown and not rejection,
+            "form": form or RevealForm(),
+            "download_form": (download_form or DownloadForm()) if can_download else None,
+            "shown": shown,
             "rejection": REJECTION_WORDS.get(rejection, REJECTION_WORDS["corrupt"])
             if rejection
             else "",
-            "metadata": context_file.blob.metadata() if shown else {},
-            "can_download": membership.role == Role.COORDINATOR,
+            "metadata": metadata_words(context_file.blob.metadata()) if shown else [],
+            "can_download": can_download,
         },
     )
+
+
+@login_required
+def file_reveal(request, org, case, file):
+    """A deliberate, audited step: the reason is recorded before anything is shown."""
+    membership, case, context_file = _case_file(request, org, case, file)
+    form = RevealForm(request.POST if request.method == "POST" else None)
+    # Nothing to reveal when the worker made no preview: no form, nothing recorded.
+    if request.method == "POST" and not context_file.blob.image_rejection and form.is_valid():
+        casework.record_reveal(
+            actor=membership,
+            case=case,
+            context_file=context_file,
+            reason=form.cleaned_data["reason"],
+            origin=origin(request),
+        )
+        revealed = request.session.get("revealed", {})
+        revealed[str(context_file.uuid)] = time.time()
+        request.session["revealed"] = revealed
+        return redirect("support:file-reveal", org=org, case=case.uuid, file=context_file.uuid)
+    return _file_page(request, membership, case, context_file, form=form)
 
 
 @login_required
@@ -593,10 +909,23 @@ def file_preview(request, org, case, file):
 
 @login_required
 def file_download(request, org, case, file):
-    """The original, always as an attachment, for coordinators only; audited."""
+    """The original, always as an attachment, for coordinators only, after they say why.
+
+    A GET (or a POST without a reason) shows the file page with the question; the
+    reason goes on the case's timeline before the first byte is sent.
+    """
     membership, case, context_file = _case_file(request, org, case, file)
-    if membership.role != Role.COORDINATOR:
-        raise PermissionDenied
+    require(membership, "file.download", case=case)
+    form = DownloadForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST" or not form.is_valid():
+        return _file_page(request, membership, case, context_file, download_form=form)
+    casework.record_download(
+        actor=membership,
+        case=case,
+        context_file=context_file,
+        reason=form.cleaned_data["reason"],
+        origin=origin(request),
+    )
     return blob_response(
         context_file.blob,
         actor=events.staff_actor(membership, origin(request)),

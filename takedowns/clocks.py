@@ -35,6 +35,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from support import outbox
+from support.http import absolute_url
 from support.models import Membership, Role
 from vault import audit
 
@@ -347,8 +348,10 @@ def send_deadline_reminder(*, notice: str, stage: str) -> None:
     recipients = reminder_recipients(found)
     if not recipients:
         return
-    link = settings.SITE_URL + reverse(
-        "support:case-detail", kwargs={"org": found.organisation.uuid, "case": found.case.uuid}
+    link = absolute_url(
+        reverse(
+            "support:case-detail", kwargs={"org": found.organisation.uuid, "case": found.case.uuid}
+        )
     )
     with translation.override(settings.LANGUAGE_CODE):
         context = {"link": link, "stage": stage}

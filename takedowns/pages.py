@@ -280,4 +280,4 @@ def escalate_notice(request, org, notice):
     messages.success(
         request, _("The escalation is drafted: review and send it from the case page.")
     )
-    return redirect("support:case-detail", org=org, case=notice.case.uuid)
+    return redirect("support:case-tab", org=org, case=notice.case.uuid, panel="takedowns")

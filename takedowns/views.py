@@ -57,8 +57,10 @@ def _notice(case, notice_uuid) -> Notice:
 
 
 def _case_page(case) -> str:
-    url = reverse("support:case-detail", kwargs={"org": case.organisation.uuid, "case": case.uuid})
-    return url + "#panel-takedowns"
+    return reverse(
+        "support:case-tab",
+        kwargs={"org": case.organisation.uuid, "case": case.uuid, "panel": "takedowns"},
+    )
 
 
 def _refused(request, refused: services.NoticeRefused) -> None:

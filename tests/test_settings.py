@@ -33,6 +33,7 @@ def production_env(tmp_path, **overrides) -> dict:
     env.update(
         DEBUG="false",
         ALLOWED_HOSTS="amparo.example.org",
+        AMPARO_BASE_URL="https://amparo.example.org",
         SECRET_KEY="x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
         STATIC_ROOT=str(tmp_path / "static"),
         AMPARO_VAR_DIR=str(tmp_path / "var"),
@@ -54,6 +55,22 @@ def test_check_deploy_is_clean_under_production_settings(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "base_url", ["http://amparo.example.org", None, "https://amparo.example.org/staff/"]
+)
+def test_check_deploy_requires_an_https_base_url(tmp_path, base_url):
+    result = manage("check", "--deploy", env=production_env(tmp_path, AMPARO_BASE_URL=base_url))
+    assert result.returncode != 0
+    assert "amparo.E001" in result.stderr
+
+
+def test_the_base_url_defaults_to_the_address_make_run_serves(tmp_path):
+    env = production_env(tmp_path, DEBUG="true", AMPARO_BASE_URL=None, AMPARO_ADDR="0.0.0.0:8123")
+    code = "from django.conf import settings; print(settings.AMPARO_BASE_URL)"
+    result = manage("shell", "-c", code, env=env)
+    assert result.stdout.strip().splitlines()[-1] == "http://0.0.0.0:8123", result.stderr
+
+
+@pytest.mark.parametrize(
     "missing", ["SECRET_KEY", "AMPARO_KEYS", "AMPARO_SIGNING_KEY", "ALLOWED_HOSTS"]
 )
 def test_production_refuses_to_start_without_a_secret(tmp_path, missing):
@@ -66,6 +83,7 @@ def test_production_refuses_to_start_without_a_secret(tmp_path, missing):
 def test_a_secret_can_come_from_a_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(secrets.token_urlsafe(50) + "\n")
+    secret_file.chmod(0o600)  # a world-readable key file is a warning (vault.W001)
     env = production_env(tmp_path, SECRET_KEY=None, SECRET_KEY_FILE=str(secret_file))
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stderr

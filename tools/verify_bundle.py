@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Verify an Amparo police case file, offline.
 
-    python verify_bundle.py BUNDLE_DIR [--public-key KEY]
+    python verify_bundle.py BUNDLE_DIR [--public-key KEY] [--open-sealed UNIT_KEY]
+
+BUNDLE_DIR is the folder the delivery ZIP was extracted into (7-Zip or any tool
+that opens WinZip AES-256, with the one-time passphrase): the entries E001, E002…
+get their real names back from the ZIP's encrypted index E000 first.
 
 Needs Python 3.10+ and the ``cryptography`` package, nothing else: copy this one
 file next to the bundle. KEY is the support group's Ed25519 public key — a PEM
@@ -607,11 +611,65 @@ def _check_token(der: bytes, manifest: bytes, chain: list[x509.Certificate]):
 # --- driver ---------------------------------------------------------------------------------
 
 
+INDEX_ENTRY = "E000"
+
+
+def restore_names(root: Path, report: Report) -> None:
+    """Give the files of an unzipped export their real paths back.
+
+    The delivery ZIP names its entries E001, E002… (ZIP names can be read without
+    the password); the encrypted entry E000 maps each one to its path in the
+    bundle. Done only for a folder holding E000 and no manifest.json; paths that
+    leave the folder are refused. A lying index cannot hide anything: every file is
+    then checked against the signed manifest like any other."""
+    index = root / INDEX_ENTRY
+    if not index.is_file() or (root / MANIFEST).exists():
+        return
+    import csv
+
+    try:
+        rows = list(csv.DictReader(index.read_text(encoding="utf-8").splitlines()))
+    except (UnicodeDecodeError, csv.Error):
+        report.fail("E000 (the ZIP's index of file names) is damaged")
+        return
+    moves = []
+    for row in rows:
+        entry, rel = row.get("entry") or "", row.get("path") or ""
+        parts = Path(rel).parts
+        if (
+            not entry.startswith("E")
+            or not entry[1:].isdigit()
+            or not rel
+            or Path(rel).is_absolute()
+            or "\\" in rel
+            or any(p in {"", ".", ".."} for p in parts)
+        ):
+            report.fail(f"E000 names an unsafe or malformed path for {entry or '?'}: {rel!r}")
+            return
+        if not (root / entry).is_file():
+            report.fail(f"{entry} (listed in E000 as {rel}) is missing from the folder")
+            return
+        moves.append((entry, rel))
+    for entry, rel in moves:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(root / entry, target)
+    index.unlink()
+    report.notes.append(
+        f"restored the names of {len(moves)} files from the ZIP's index E000 "
+        "(the ZIP names its entries E001, E002… so that no name is readable without the "
+        "password)"
+    )
+
+
 def verify(root: str | os.PathLike, public_key: bytes | None = None) -> Report:
     root = Path(root)
     report = Report()
     if not root.is_dir():
         report.fail(f"{root} is not a directory")
+        return report
+    restore_names(root, report)
+    if not report.ok:
         return report
     manifest = _read_json(root, MANIFEST, report)
     if manifest is None:
@@ -637,10 +695,185 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+# --- sealed originals -----------------------------------------------------------------
+# The unit opens sealed/originals.ampsealed with its own X25519 private key. The same
+# constructions as the vault (vault/crypto.py: seal_dek, the AMPV1 stream), restated
+# here so that this file still needs nothing but `cryptography`.
+
+SEALED_MAGIC = b"AMPSEALED1\n"
+SEALED_FORMAT = "amparo-sealed-originals/1"
+_SEAL_INFO = b"amparo/seal/v1|"
+_AMPV_MAGIC = b"AMPV"
+_AMPV_HEADER = 16
+_SEGMENT = 65536
+_TAG = 16
+
+
+class SealedError(Exception):
+    """The sealed package cannot be opened; the message says why, in plain words."""
+
+
+def _load_unit_key(pem: bytes, password: bytes | None):
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(pem, password=password)
+    except (ValueError, TypeError) as exc:
+        raise SealedError(f"cannot read the unit's private key ({exc})") from None
+    if not isinstance(key, X25519PrivateKey):
+        raise SealedError("the unit's private key is not an X25519 key")
+    return key
+
+
+def _open_dek(private, sealed: bytes, blob_id: str) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    if len(sealed) != 92:
+        raise SealedError("a sealed key has the wrong length (the package was damaged)")
+    eph = sealed[:32]
+    mine = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    try:
+        shared = private.exchange(X25519PublicKey.from_public_bytes(eph))
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=eph + mine,
+            info=_SEAL_INFO + blob_id.encode(),
+        ).derive(shared)
+        return AESGCM(key).decrypt(sealed[32:44], sealed[44:], _SEAL_INFO + blob_id.encode())
+    except (InvalidTag, ValueError):
+        raise SealedError(
+            "the sealed key does not open with this private key: the package was sealed "
+            "to another unit's key, or it was altered"
+        ) from None  # fmt: skip
+
+
+def _ampv_segments(read, dek: bytes, blob_id: str, exhibit: str):
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    header = read(_AMPV_HEADER)
+    if (
+        len(header) != _AMPV_HEADER
+        or header[:4] != _AMPV_MAGIC
+        or header[4] != 1
+        or int.from_bytes(header[5:9], "big") != _SEGMENT
+    ):
+        raise SealedError(f"{exhibit}: the encrypted file's header was altered")
+    prefix, aad, aead = header[9:], header + blob_id.encode(), AESGCM(dek)
+    full = _SEGMENT + _TAG
+    pending = read(full + 1)
+    counter = 0
+    while True:
+        last = len(pending) <= full
+        segment, pending = (pending, b"") if last else (pending[:full], pending[full:])
+        nonce = prefix + counter.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
+        try:
+            yield aead.decrypt(nonce, segment, aad)
+        except (InvalidTag, ValueError):
+            raise SealedError(
+                f"{exhibit}: part {counter + 1} of the encrypted file does not authenticate "
+                "(altered, reordered or cut short)"
+            ) from None
+        counter += 1
+        if last:
+            return
+        pending += read(full + 1 - len(pending))
+
+
+def open_sealed(
+    package: str | os.PathLike, private_key_pem: bytes, out_dir: str | os.PathLike,
+    *, password: bytes | None = None,
+) -> list[tuple[str, Path, str]]:  # fmt: skip
+    """Open sealed/originals.ampsealed with the unit's private key into ``out_dir``.
+
+    Returns (exhibit, path, sha256) per original. Each file is written to a temporary
+    name and kept only once every segment authenticated and its SHA-256 and size
+    match the header; on any failure nothing of that file is left and SealedError
+    says why. Refuses to overwrite existing files.
+    """
+    private = _load_unit_key(private_key_pem, password)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    opened: list[tuple[str, Path, str]] = []
+    with open(package, "rb") as f:
+        if f.read(len(SEALED_MAGIC)) != SEALED_MAGIC:
+            raise SealedError("this is not an Amparo sealed-originals package")
+        length = int.from_bytes(f.read(4), "big")
+        try:
+            header = json.loads(f.read(length))
+            entries = header["entries"] if header["format"] == SEALED_FORMAT else None
+        except (ValueError, KeyError, TypeError):
+            entries = None
+        if not isinstance(entries, list):
+            raise SealedError("the package's header is damaged")
+        for entry in entries:
+            try:
+                exhibit = str(entry["exhibit"])
+                blob_id, size = str(entry["blob_id"]), int(entry["ciphertext_size"])
+                sealed_dek = base64.b64decode(entry["sealed_dek"], validate=True)
+                ext = str(entry.get("extension", ".bin"))
+            except (KeyError, TypeError, ValueError, binascii.Error):
+                raise SealedError("the package's header is damaged") from None
+            if not exhibit.isalnum() or not (ext == "" or ext[1:].isalnum()):
+                raise SealedError("the package's header names an unsafe file")
+            dek = _open_dek(private, sealed_dek, blob_id)
+            left = size
+
+            def read(n: int, _f=f) -> bytes:
+                nonlocal left
+                data = _f.read(min(n, left))
+                left -= len(data)
+                return data
+
+            target = out / f"{exhibit}{ext}"
+            temp = out / f".{exhibit}.part"
+            if target.exists():
+                raise SealedError(f"{target} already exists")
+            sha, written = hashlib.sha256(), 0
+            try:
+                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as sink:
+                    for plain in _ampv_segments(read, dek, blob_id, exhibit):
+                        sha.update(plain)
+                        sink.write(plain)
+                        written += len(plain)
+                if left:
+                    raise SealedError(f"{exhibit}: the encrypted file has bytes after its end")
+                if not hmac.compare_digest(sha.hexdigest(), str(entry.get("sha256", ""))) or (
+                    written != entry.get("size")
+                ):
+                    raise SealedError(
+                        f"{exhibit}: the opened file does not match the SHA-256 and size "
+                        "recorded at intake"
+                    )
+                os.rename(temp, target)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
+            opened.append((exhibit, target, sha.hexdigest()))
+        if f.read(1):
+            raise SealedError("the package has bytes after its last file (it was altered)")
+    return opened
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Verify an Amparo police case file offline.")
     parser.add_argument("bundle", help="the bundle's directory")
     parser.add_argument("--public-key", help="the trusted Ed25519 public key (PEM file or base64)")
+    parser.add_argument(
+        "--open-sealed",
+        metavar="UNIT_KEY",
+        help="after verifying, open sealed/originals.ampsealed with the unit's X25519 "
+        "private key (PEM; a password is asked for with --key-password)",
+    )
+    parser.add_argument("--key-password", action="store_true", help="the unit key is encrypted")
+    parser.add_argument("--out", help="where --open-sealed writes the originals")
     args = parser.parse_args(argv)
     try:
         pinned = load_public_key(args.public_key) if args.public_key else None
@@ -649,7 +882,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = verify(args.bundle, pinned)
     print(render(report))
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    if args.open_sealed:
+        import getpass
+
+        password = getpass.getpass("Unit key password: ").encode() if args.key_password else None
+        out = Path(args.out or Path(args.bundle) / "sealed-opened")
+        try:
+            opened = open_sealed(
+                Path(args.bundle) / "sealed" / "originals.ampsealed",
+                Path(args.open_sealed).read_bytes(),
+                out,
+                password=password,
+            )
+        except (OSError, SealedError) as exc:
+            print(f"FAIL  sealed originals: {exc}")
+            return 1
+        for exhibit, path, digest in opened:
+            print(f"ok    sealed original {exhibit} opened to {path} (SHA-256 {digest})")
+    return 0
 
 
 if __name__ == "__main__":

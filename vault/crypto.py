@@ -702,7 +702,8 @@ def blind_index(key: bytes, normalised_value: str, *, domain: str) -> str:
 # ---------------------------------------------------------------------------
 
 # Upper-case letters and digits without 0/O, 1/I/L: 31 symbols, easy to read
-# aloud and to type on a phone.
+# aloud and to type on a phone. The one alphabet for everything a person reads or
+# types: access codes, case references and incident intake codes.
 ACCESS_CODE_ALPHABET = "".join(
     c for c in string.digits + string.ascii_uppercase if c not in "01ILO"
 )
@@ -801,11 +802,6 @@ def verify_access_code(stored: str, code: str, pepper: bytes) -> bool:
         return False
 
 
-def access_code_needs_rehash(stored: str) -> bool:
-    """True if a stored hash was made with weaker or different Argon2 parameters."""
-    return _password_hasher().check_needs_rehash(stored)
-
-
 def burn_verify_time(pepper: bytes) -> None:
     """Spend the time of one verification, for a case reference that does not exist.
 
@@ -886,48 +882,57 @@ class StreamHasher:
     hash here (``usedforsecurity=False``) and nothing relies on it for integrity.
 
     MD5 is the slower of the two where the CPU has SHA extensions (about half the
-    speed of SHA-256). With ``parallel=True`` it runs on a helper thread fed through
-    a short queue (at most ``_QUEUE_CHUNKS`` chunks behind): hashlib releases the GIL
-    for inputs over 2 KiB, so on two cores both digests cost about what MD5 costs
-    alone. Call :meth:`close` when done; it stops the helper.
+    speed of SHA-256). With ``md5=False`` it is not computed at all (``hexdigests``
+    returns ``""`` for it): evidence uploads leave it to the worker, off the request
+    path (``vault.services.fill_md5``). With ``parallel=True`` one digest runs on a
+    helper thread fed through a short queue (at most ``_QUEUE_CHUNKS`` chunks behind):
+    MD5 when both are computed, else SHA-256. hashlib releases the GIL for inputs over
+    2 KiB, so on two cores the hashing overlaps the caller's other work (both digests
+    cost about what MD5 costs alone). Call :meth:`close` when done; it stops the helper.
     """
 
     _QUEUE_CHUNKS = 32
 
-    def __init__(self, *, parallel: bool = False) -> None:
+    def __init__(self, *, parallel: bool = False, md5: bool = True) -> None:
         self._sha256 = hashlib.sha256()
-        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._md5 = hashlib.md5(usedforsecurity=False) if md5 else None
         self.size = 0
         self._queue: queue.Queue | None = None
         self._helper: threading.Thread | None = None
         self._helper_error: BaseException | None = None
-        if parallel:
+        # With MD5 the helper takes MD5 and the caller SHA-256; without, the helper
+        # takes SHA-256, so the caller's thread is free for encryption and parsing.
+        self._mine = [self._sha256] if md5 else []
+        self._helpers = [self._md5] if md5 else [self._sha256]
+        if not parallel:
+            self._mine, self._helpers = [h for h in (self._sha256, self._md5) if h], []
+        else:
             self._queue = queue.Queue(self._QUEUE_CHUNKS)
-            self._helper = threading.Thread(target=self._md5_loop, name="md5", daemon=True)
+            self._helper = threading.Thread(target=self._helper_loop, name="hash", daemon=True)
             self._helper.start()
 
-    def _md5_loop(self) -> None:
+    def _helper_loop(self) -> None:
         while True:
             data = self._queue.get()
             try:
                 if data is None:
                     return
                 if self._helper_error is None:
-                    self._md5.update(data)
+                    for hasher in self._helpers:
+                        hasher.update(data)
             except BaseException as exc:  # reported by hexdigests()
                 self._helper_error = exc
             finally:
                 self._queue.task_done()
 
     def update(self, data: bytes) -> None:
-        if self._queue is None:
-            self._md5.update(data)
-        else:
+        if self._queue is not None:
             if self._helper is None:
                 raise CryptoError("update() after close()")
             data = bytes(data)  # the helper must not see a buffer the caller reuses
             self._queue.put(data)
-        self._sha256.update(data)
+        for hasher in self._mine:
+            hasher.update(data)
         self.size += len(data)
 
     def hexdigests(self) -> tuple[str, str]:
@@ -936,7 +941,7 @@ class StreamHasher:
             self._queue.join()
             if self._helper_error is not None:
                 raise self._helper_error
-        return self._sha256.hexdigest(), self._md5.hexdigest()
+        return self._sha256.hexdigest(), self._md5.hexdigest() if self._md5 is not None else ""
 
     def close(self) -> None:
         """Stop the helper thread, if any. The digests stay readable."""

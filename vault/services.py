@@ -71,9 +71,14 @@ class BlobWriter:
 
     ``close()`` commits the ciphertext; ``abort()`` removes every trace of it.
     Neither writes a database row: that is ``store_stream``/``finish_upload``.
+
+    ``md5=False`` leaves MD5 out (``md5`` stays ``""``): the upload handler does this
+    so that a family's upload pays only for SHA-256, AES-GCM and the write; the worker
+    fills it in later with :func:`fill_md5`. A sealed blob cannot be decrypted by the
+    server afterwards, so it always gets its MD5 here.
     """
 
-    def __init__(self, *, recipient: RecipientKey | None = None) -> None:
+    def __init__(self, *, recipient: RecipientKey | None = None, md5: bool = True) -> None:
         self.uuid = uuid.uuid4()
         self.recipient = recipient
         self.storage_key = storage.key_for(self.uuid)
@@ -89,7 +94,7 @@ class BlobWriter:
             self.sealed_dek = crypto.seal_dek(dek, recipient.public_bytes, blob_id=blob_id)
         self._encryptor = crypto.StreamEncryptor(dek, blob_id=blob_id)
         del dek  # only the encryptor (and the wrapped or sealed copy) keeps it
-        self._hasher = crypto.StreamHasher(parallel=True)
+        self._hasher = crypto.StreamHasher(parallel=True, md5=md5 or recipient is not None)
         self._out = storage.evidence_store().writer(self.storage_key)
         self.committed = False
         self.sha256 = self.md5 = ""
@@ -397,6 +402,33 @@ def _delete_ciphertext(storage_keys: list[str]) -> None:
         except Exception as exc:
             # Already unreadable (its key is gone); destroy_blob again retries.
             log.warning("ciphertext not deleted key=%s error=%s", key, type(exc).__name__)
+
+
+def fill_md5(blob_uuid: uuid.UUID | str) -> Blob:
+    """Compute a stored blob's MD5 in one streaming pass over its decryption (worker only).
+
+    Evidence uploads record SHA-256 as received and leave MD5 (only a matching aid for
+    external hash lists) to the worker, off the family's request path. The same pass
+    re-hashes SHA-256 and refuses to record anything if it differs from the one taken
+    at intake — the stored ciphertext then is not what was received. Memory stays at
+    one segment. Idempotent: a blob that has an MD5, or is sealed or destroyed, is
+    returned as is.
+    """
+    blob = Blob.objects.get(uuid=blob_uuid)
+    if blob.md5 or blob.state != Blob.State.STORED or blob.is_sealed:
+        return blob
+    hasher = crypto.StreamHasher()
+    with contextlib.closing(
+        open_blob(blob, actor=Actor.system("fill_md5"), purpose="open")
+    ) as stream:
+        for segment in stream:
+            hasher.update(segment)
+    sha256, md5 = hasher.hexdigests()
+    if sha256 != blob.sha256 or hasher.size != blob.size:
+        raise crypto.IntegrityError("blob-hash")
+    Blob.objects.filter(pk=blob.pk, md5="").update(md5=md5)
+    blob.refresh_from_db()
+    return blob
 
 
 def process_image(blob_uuid: uuid.UUID | str) -> Blob:

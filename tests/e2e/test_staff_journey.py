@@ -64,16 +64,38 @@ def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
     page.get_by_role("link", name=case.reference).first.click()
     check_page()
     assert "Piden 300 euros por Bizum." in page.content()
+    # The summary header and the sub-navigation; every form is closed until asked for.
+    header = page.locator("header.case-header")
+    assert case.reference in header.inner_text() and "Pendiente" in header.inner_text()
+    assert page.locator("form select:visible, form textarea:visible").count() == 0
+    page.locator("summary", has_text="Cambiar estado").click()
     page.select_option("#id_status", "triaged")
     page.get_by_role("button", name="Cambiar estado").click()
     page.wait_for_load_state()
+    page.locator("nav.sub-navigation a", has_text="Mensajes").click()
+    page.wait_for_url("**/messages/")
+    page.locator("summary", has_text="Escribir a la familia").click()
     page.locator("#id_body").first.fill("No pagues. Hemos avisado al 017.")
     page.get_by_role("button", name="Enviar a la familia").click()
-    page.wait_for_load_state()
+    page.wait_for_url("**/messages/")
+    assert "No pagues. Hemos avisado al 017." in page.content()
+    check_page()
+    page.locator("nav.sub-navigation a", has_text="Derivaciones").click()
+    page.wait_for_url("**/referrals/")
+    page.locator("summary", has_text="Registrar una derivación").click()
     page.select_option("select[name=to]", "incibe_017")
     page.fill("input[name=on]", "2026-11-22")
     page.get_by_role("button", name="Registrar derivación").click()
-    page.wait_for_load_state()
+    page.wait_for_url("**/referrals/")
+    check_page()
+    # Every other section of the case page, the panels of takedowns and police included.
+    sections = page.locator("nav.sub-navigation a")
+    links = [sections.nth(i).get_attribute("href") for i in range(sections.count())]
+    assert len(links) >= 8
+    for link in links:
+        page.goto(base + link)
+        assert page.locator('nav.sub-navigation a[aria-current="page"]').count() == 1
+        check_page()
     check_page()
     case.refresh_from_db()
     assert case.status == "triaged"

@@ -72,7 +72,7 @@ def test_the_takedown_staff_pages_are_accessible(laptop, live_server, org_x):
     case_root = f"{org_root}cases/{case.uuid}/"
     problems = {}
     for url in [
-        case_root,
+        f"{case_root}tab/takedowns/",
         f"{case_root}takedowns/facts/",
         f"{case_root}takedowns/n/{notice.uuid}/",
         f"{org_root}takedowns/overdue/",

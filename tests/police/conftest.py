@@ -122,27 +122,35 @@ def export_root(settings, tmp_path):
     return settings.POLICE_EXPORT_ROOT
 
 
-def fake_write_bundle(*, case, out_dir, purpose, requested_by, progress=None):
+def _put(target, rel: str, chunks) -> str:
+    sha, size = hashlib.sha256(), 0
+    handle = target.open(rel)
+    for chunk in chunks:
+        handle.write_batch([chunk])
+        sha.update(chunk)
+        size += len(chunk)
+    handle.close()
+    target.finished(rel, sha.hexdigest(), size)
+    return sha.hexdigest()
+
+
+def fake_write_bundle(*, case, target, purpose, requested_by, progress=None):
     """A stand-in for police.bundle.write_bundle: a manifest naming the real file, the
     context file decrypted from the vault, and a custody file, with progress calls."""
-    files_dir = out_dir / "context"
-    files_dir.mkdir()
     rows = []
     actor = events.staff_actor(requested_by)
     context_files = list(case.files.select_related("blob"))
     for done, context_file in enumerate(context_files, start=1):
         stream = vault_services.open_blob(context_file.blob, actor=actor, purpose="open")
-        target = files_dir / context_file.blob.filename()
-        with open(target, "wb") as out:
-            for chunk in stream:
-                out.write(chunk)
+        rel = f"context/{context_file.blob.filename()}"
+        _put(target, rel, stream)
         stream.close()
-        rows.append({"file": f"context/{target.name}", "sha256": context_file.blob.sha256})
+        rows.append({"file": rel, "sha256": context_file.blob.sha256})
         if progress:
             progress(done, len(context_files))
     manifest = json.dumps({"case": case.reference, "purpose": purpose, "items": rows}).encode()
-    (out_dir / "manifest.json").write_bytes(manifest)
-    (out_dir / "custody.jsonl").write_text("{}\n")
+    _put(target, "manifest.json", [manifest])
+    _put(target, "custody.jsonl", [b"{}\n"])
     return bundle_api.BundleResult(
         manifest_sha256=hashlib.sha256(manifest).hexdigest(),
         files=[Path("manifest.json"), Path("custody.jsonl"), *(Path(r["file"]) for r in rows)],

@@ -284,3 +284,22 @@ def test_a_sealed_or_destroyed_file_is_listed_but_not_copied(export_case, tmp_pa
     row = manifest(out)["exhibits"][0]
     assert row["path"] == "" and row["status"].startswith("destroyed")
     assert Path("files/E001.png") not in result.files
+
+
+def test_an_altered_ciphertext_stops_the_bundle_and_leaves_no_copy(export_case, tmp_path):
+    """The altered segment is found on the reading thread; the error still stops the
+    writer, and the half-written copy is removed."""
+    from vault import storage
+
+    case, coordinator = export_case
+    blob = case.files.order_by("created_at", "id").first().blob
+    stored = storage.evidence_store()._path(blob.storage_key)
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    out = tmp_path / "b"
+    out.mkdir()
+    with pytest.raises(BundleError) as err:
+        write_bundle(case=case, out_dir=out, purpose="x", requested_by=coordinator)
+    assert err.value.code == "file-integrity"
+    assert not (out / "files/E001.png").exists()

@@ -115,7 +115,7 @@ def test_the_case_page_shows_the_police_panel_with_the_consent_state(coordinator
     html = (
         client_for(coordinator)
         .get(
-            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            reverse("support:case-tab", args=[case.organisation.uuid, case.uuid, "police"]),
             HTTP_ACCEPT_LANGUAGE="en",
         )
         .content.decode()
@@ -134,7 +134,7 @@ def test_a_caseworker_sees_the_referrals_but_not_the_form(caseworker, coordinato
     case.save()
     html = (
         client_for(caseworker)
-        .get(reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]))
+        .get(reverse("support:case-tab", args=[case.organisation.uuid, case.uuid, "police"]))
         .content.decode()
     )
     assert "UCIC Madrid" in html and refer_url(case) not in html
@@ -154,12 +154,12 @@ def test_the_staff_timeline_words_police_events(coordinator, referral, case):
     html = (
         client_for(coordinator)
         .get(
-            reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]),
+            reverse("support:case-timeline", args=[case.organisation.uuid, case.uuid]),
             HTTP_ACCEPT_LANGUAGE="en",
         )
         .content.decode()
     )
-    timeline = html[html.index('id="timeline-title"') :]
+    timeline = html[html.index('id="timeline"') :]
     assert "Referred to a police unit" in timeline and "police.case_referred" not in timeline
 
 

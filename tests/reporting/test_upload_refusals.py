@@ -123,7 +123,7 @@ def test_the_family_and_staff_are_told_when_the_worker_cannot_open_a_file(org_x,
     case = Case.objects.get(reference=reference)
     staff = client_for(coordinator)
     args = {"org": case.organisation.uuid, "case": case.uuid}
-    case_page = staff.get(reverse("support:case-detail", kwargs=args)).content.decode()
+    case_page = staff.get(reverse("support:case-evidence", kwargs=args)).content.decode()
     blurred = reverse("support:file-blurred", kwargs={**args, "file": context_file.uuid})
     assert blurred not in case_page
     assert "No se ha podido abrir" in case_page

@@ -35,10 +35,11 @@ def test_a_coordinator_sees_the_new_report_in_the_triage_queue(coordinator, case
 
 
 def test_the_case_page_shows_decrypted_details_to_its_staff(coordinator, case):
-    html = client_for(coordinator).get(url("case-detail", case)).content.decode()
-    assert "Compañeros de clase." in html
-    assert "sospechoso_1" in html
-    assert "https://t.me/canalmalo" in html
+    client = client_for(coordinator)
+    assert "Compañeros de clase." in client.get(url("case-detail", case)).content.decode()
+    evidence = client.get(url("case-evidence", case)).content.decode()
+    assert "sospechoso_1" in evidence
+    assert "https://t.me/canalmalo" in evidence
 
 
 def test_the_case_page_is_404_for_another_organisation(outsider_admin, org_y, case):
@@ -67,13 +68,11 @@ def test_a_caseworker_sees_new_cases_but_not_a_colleagues(caseworker, coordinato
 
 def test_a_caseworker_takes_a_case_and_cannot_give_it_away(caseworker, case, org_x):
     client = client_for(caseworker)
-    client.post(url("case-action", case, action="take"))
+    client.post(url("case-take", case))
     case.refresh_from_db()
     assert case.assignee == caseworker
     colleague = make_member(org_x, Role.CASEWORKER)
-    response = client.post(
-        url("case-action", case, action="assign"), {"assignee": str(colleague.uuid)}
-    )
+    response = client.post(url("case-assign", case), {"assignee": str(colleague.uuid)})
     assert response.status_code == 403
     case.refresh_from_db()
     assert case.assignee == caseworker
@@ -81,14 +80,14 @@ def test_a_caseworker_takes_a_case_and_cannot_give_it_away(caseworker, case, org
 
 def test_status_follows_the_state_machine(coordinator, case):
     client = client_for(coordinator)
-    client.post(url("case-action", case, action="status"), {"status": "triaged"})
+    client.post(url("case-status", case), {"status": "triaged"})
     case.refresh_from_db()
     assert case.status == CaseStatus.TRIAGED and case.first_response_at is not None
-    client.post(url("case-action", case, action="status"), {"status": "new"})  # not allowed
+    client.post(url("case-status", case), {"status": "new"})  # not allowed
     case.refresh_from_db()
     assert case.status == CaseStatus.TRIAGED
-    client.post(url("case-action", case, action="status"), {"status": "closed"})
-    client.post(url("case-action", case, action="status"), {"status": "in_progress"})  # reopen
+    client.post(url("case-status", case), {"status": "closed"})
+    client.post(url("case-status", case), {"status": "in_progress"})  # reopen
     case.refresh_from_db()
     assert case.status == CaseStatus.IN_PROGRESS and case.closed_at is None
     events = list(AuditEvent.objects.filter(object_id=case.uuid).values_list("event", flat=True))
@@ -104,7 +103,7 @@ def test_a_reply_reaches_the_family_and_an_email_says_nothing_of_it(coordinator,
     case = Case.objects.get(reference=reference)
     assert case.contact == "madre@example.org"
     client_for(coordinator).post(
-        url("case-action", case, action="reply"), {"body": "Hemos pedido la retirada a Instagram."}
+        url("case-reply", case), {"body": "Hemos pedido la retirada a Instagram."}
     )
     assert Message.objects.get(case=case, from_family=False).body.startswith("Hemos pedido")
     from support.emails import notify_family
@@ -118,7 +117,7 @@ def test_a_reply_reaches_the_family_and_an_email_says_nothing_of_it(coordinator,
 
 
 def test_no_email_when_the_family_chose_in_app_messages(coordinator, case):
-    client_for(coordinator).post(url("case-action", case, action="reply"), {"body": "Hola"})
+    client_for(coordinator).post(url("case-reply", case), {"body": "Hola"})
     from support.models import OutboxMessage
 
     assert not OutboxMessage.objects.filter(task="support.notify_family").exists()
@@ -126,7 +125,7 @@ def test_no_email_when_the_family_chose_in_app_messages(coordinator, case):
 
 def test_notes_are_encrypted_and_shared_ones_are_flagged(coordinator, case):
     client_for(coordinator).post(
-        url("case-action", case, action="note"), {"body": "Llamar al colegio", "shared": "on"}
+        url("case-note", case), {"body": "Llamar al colegio", "shared": "on"}
     )
     note = Note.objects.get(case=case)
     assert note.body == "Llamar al colegio" and note.shared_with_family
@@ -136,23 +135,21 @@ def test_notes_are_encrypted_and_shared_ones_are_flagged(coordinator, case):
 def test_a_referral_to_017_is_logged_and_on_the_timeline(coordinator, case):
     client = client_for(coordinator)
     client.post(
-        url("case-action", case, action="referral"),
+        url("case-referral", case),
         {"to": "incibe_017", "on": "2026-11-20", "reference": "INC-1"},
     )
     referral = Referral.objects.get(case=case)
     assert referral.reference == "INC-1"
-    html = client.get(url("case-detail", case)).content.decode()
+    html = client.get(url("case-referrals", case)).content.decode()
     assert "INCIBE 017" in html
 
 
 def test_bad_action_input_changes_nothing(coordinator, case):
     client = client_for(coordinator)
-    response = client.post(
-        url("case-action", case, action="referral"), {"to": "nowhere", "on": "yesterday"}
-    )
+    response = client.post(url("case-referral", case), {"to": "nowhere", "on": "yesterday"})
     assert response.status_code == 302
     assert not Referral.objects.exists()
-    assert client.post(url("case-action", case, action="no-such-action")).status_code == 404
+    assert client.post(url("case-detail", case) + "no-such-action/").status_code == 404
 
 
 def test_queue_search_by_reference_account_phone_and_url(coordinator, case, org_x):
@@ -270,8 +267,8 @@ def test_account_links_are_shown_to_coordinators_only(coordinator, caseworker, o
     match_case_now(second)
     with translation.override("es"):
         label = str(CaseLink.Kind.ACCOUNT.label)
-    assert label in client_for(coordinator).get(url("case-detail", second)).content.decode()
-    assert label not in client_for(caseworker).get(url("case-detail", second)).content.decode()
+    assert label in client_for(coordinator).get(url("case-evidence", second)).content.decode()
+    assert label not in client_for(caseworker).get(url("case-evidence", second)).content.decode()
 
 
 def test_one_family_naming_an_account_links_nothing(org_x):
@@ -350,7 +347,7 @@ def test_coordinators_are_warned_30_days_before_expiry(coordinator, org_x):
 
 def test_an_approved_erasure_request_destroys_the_case(coordinator, case):
     intake.request_erasure(case=case)
-    client_for(coordinator).post(url("case-action", case, action="erasure"), {"approve": "yes"})
+    client_for(coordinator).post(url("case-erasure", case), {"approve": "yes"})
     case.refresh_from_db()
     assert case.destroyed_at is not None
     assert AuditEvent.objects.filter(event="case.erasure_approved", object_id=case.uuid).exists()
@@ -359,7 +356,7 @@ def test_an_approved_erasure_request_destroys_the_case(coordinator, case):
 def test_erasure_waits_for_a_legal_hold(coordinator, case):
     intake.request_erasure(case=case)
     casework.set_legal_hold(actor=coordinator, case=case, hold=True)
-    client_for(coordinator).post(url("case-action", case, action="erasure"), {"approve": "yes"})
+    client_for(coordinator).post(url("case-erasure", case), {"approve": "yes"})
     case.refresh_from_db()
     assert case.destroyed_at is None
 
@@ -399,7 +396,7 @@ def test_labels_are_encrypted_shown_and_filterable(coordinator, case, org_x):
 
     client = client_for(coordinator)
     client.post(
-        url("case-action", case, action="labels"),
+        url("case-labels", case),
         {"labels": "IES Norte, pendiente denuncia, IES Norte"},
     )
     assert sorted(label.value for label in case.labels.all()) == ["IES Norte", "pendiente denuncia"]
@@ -408,5 +405,5 @@ def test_labels_are_encrypted_shown_and_filterable(coordinator, case, org_x):
     assert case.reference in client.get(home, {"label": "ies  norte"}).content.decode()
     assert case.reference not in client.get(home, {"label": "otro"}).content.decode()
     too_many = ",".join(f"l{i}" for i in range(11))
-    client.post(url("case-action", case, action="labels"), {"labels": too_many})
+    client.post(url("case-labels", case), {"labels": too_many})
     assert case.labels.count() == 2

@@ -42,7 +42,7 @@ def test_the_case_page_shows_only_the_blurred_image(coordinator, evidence):
     case, context_file = evidence
     html = (
         client_for(coordinator)
-        .get(reverse("support:case-detail", args=[case.organisation.uuid, case.uuid]))
+        .get(reverse("support:case-evidence", args=[case.organisation.uuid, case.uuid]))
         .content.decode()
     )
     assert file_url("file-blurred", case, context_file) in html
@@ -69,7 +69,9 @@ def test_the_full_preview_needs_a_recorded_reveal_with_a_reason(coordinator, evi
 
 def test_the_original_is_never_inline_and_only_for_coordinators(coordinator, caseworker, evidence):
     case, context_file = evidence
-    response = client_for(coordinator).get(file_url("file-download", case, context_file))
+    response = client_for(coordinator).post(
+        file_url("file-download", case, context_file), {"download-reason": "police"}
+    )
     assert response["Content-Disposition"].startswith("attachment")
     assert response["Content-Type"] == "application/octet-stream"
     assert response["X-Content-Type-Options"] == "nosniff"
@@ -79,6 +81,10 @@ def test_the_original_is_never_inline_and_only_for_coordinators(coordinator, cas
     assert (
         client_for(caseworker).get(file_url("file-download", case, context_file)).status_code == 403
     )
+    download = client_for(caseworker).post(
+        file_url("file-download", case, context_file), {"download-reason": "police"}
+    )
+    assert download.status_code == 403
 
 
 @pytest.mark.parametrize("name", ["file-blurred", "file-reveal", "file-preview", "file-download"])
@@ -124,9 +130,9 @@ def test_the_staff_timeline_words_every_event_it_shows(coordinator, evidence):
     intake.withdraw_consent(case=case, kind="takedown")
     intake.request_erasure(case=case)
     html = client.get(
-        reverse("support:case-detail", args=[case.organisation.uuid, case.uuid])
+        reverse("support:case-timeline", args=[case.organisation.uuid, case.uuid])
     ).content.decode()
-    timeline = html[html.index('id="timeline-title"') :]
+    timeline = html[html.index('id="timeline"') :]
     assert (
         re.findall(r"\b(?:case|message|note|task|referral|consent|evidence)\.[a-z_]+\b", timeline)
         == []

@@ -43,17 +43,24 @@ def test_it_lists_panels_in_page_order(registry):
     assert [p.slug for p in registry.case_panels()] == ["earlier", "hidden", "later"]
 
 
-def test_the_case_page_shows_each_visible_panel(registry, coordinator):
+def test_each_visible_panel_is_a_tab_with_its_own_page(registry, coordinator):
     registry.register_case_panel(_panel("later", 60))
     registry.register_case_panel(_panel("hidden", 30, shown=False))
     case = _case(coordinator.organisation)
-    response = client_for(coordinator).get(
-        reverse("support:case-detail", kwargs={"org": case.organisation.uuid, "case": case.uuid})
-    )
+    kwargs = {"org": case.organisation.uuid, "case": case.uuid}
+    summary = client_for(coordinator).get(reverse("support:case-detail", kwargs=kwargs))
+    later = reverse("support:case-tab", kwargs={**kwargs, "panel": "later"})
+    hidden = reverse("support:case-tab", kwargs={**kwargs, "panel": "hidden"})
+    nav = summary.content.decode().split('<nav class="sub-navigation"')[1].split("</nav>")[0]
+    assert f'href="{later}"' in nav and f'href="{hidden}"' not in nav
+    response = client_for(coordinator).get(later)
     page = response.content.decode()
     assert response.status_code == 200
     assert 'id="panel-later"' in page and "data-test-panel" in page
-    assert 'id="panel-hidden"' not in page
+    assert f'href="{later}" aria-current="page"' in page
+    assert client_for(coordinator).get(hidden).status_code == 404
+    unknown = reverse("support:case-tab", kwargs={**kwargs, "panel": "nothing"})
+    assert client_for(coordinator).get(unknown).status_code == 404
 
 
 def test_it_refuses_a_slug_twice(registry):

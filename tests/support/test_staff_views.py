@@ -66,7 +66,8 @@ def route_values(org_x, org_admin, caseworker, coordinator):
         "member": caseworker.uuid,
         "invitation": invitation.uuid,
         "case": case.uuid,
-        "action": "status",
+        "task": uuid.uuid4(),
+        "panel": "takedowns",
         "incident": incident.uuid,
         "fmt": "png",
         # Police routes (tests/police covers them with real referrals and exports).

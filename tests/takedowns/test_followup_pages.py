@@ -130,7 +130,8 @@ def test_the_overdue_page_offers_the_ladder_and_one_click_drafts_it(coordinator,
     assert "reportfraud.ftc.gov" in page and 'value="hotline"' in page
     response = client.post(_url("escalate", org_x, notice=overdue.uuid), {"rung": "hotline"})
     assert response.url == reverse(
-        "support:case-detail", kwargs={"org": org_x.uuid, "case": overdue.case.uuid}
+        "support:case-tab",
+        kwargs={"org": org_x.uuid, "case": overdue.case.uuid, "panel": "takedowns"},
     )
     overdue.refresh_from_db()
     assert overdue.state == NoticeState.ESCALATED

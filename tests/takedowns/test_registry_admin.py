@@ -157,7 +157,10 @@ def test_the_case_panel_marks_a_route_not_verified_for_90_days(case, facts, coor
     from takedowns.models import Route as RouteModel
 
     RouteModel.objects.update(last_verified=timezone.localdate())
-    page = reverse("support:case-detail", kwargs={"org": case.organisation.uuid, "case": case.uuid})
+    page = reverse(
+        "support:case-tab",
+        kwargs={"org": case.organisation.uuid, "case": case.uuid, "panel": "takedowns"},
+    )
     client = client_for(coordinator)
     assert (
         "not verified for 90 days"

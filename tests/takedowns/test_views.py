@@ -79,7 +79,10 @@ def test_the_settings_page_is_for_coordinators_only(org_x, coordinator, casework
 
 def test_the_case_page_shows_locations_and_suggested_routes(case, coordinator):
     page = client_for(coordinator).get(
-        reverse("support:case-detail", kwargs={"org": case.organisation.uuid, "case": case.uuid})
+        reverse(
+            "support:case-tab",
+            kwargs={"org": case.organisation.uuid, "case": case.uuid, "panel": "takedowns"},
+        )
     )
     text = page.content.decode()
     assert 'id="panel-takedowns"' in text

@@ -498,11 +498,12 @@ def test_it_hashes_and_verifies_access_codes_with_a_pepper():
     assert not crypto.verify_access_code(stored, crypto.generate_access_code(), pepper)
     assert not crypto.verify_access_code(stored, code, os.urandom(32))
     assert not crypto.verify_access_code("not a hash", code, pepper)
-    assert not crypto.access_code_needs_rehash(stored)
 
 
 def test_it_burns_the_same_argon2_cost_for_unknown_references():
-    assert not crypto.access_code_needs_rehash(crypto.DUMMY_ACCESS_HASH)
+    # Same algorithm and parameters as a real stored hash: the same cost to verify.
+    real = crypto.hash_access_code(crypto.generate_access_code(), os.urandom(32))
+    assert crypto.DUMMY_ACCESS_HASH.rsplit("$", 2)[0] == real.rsplit("$", 2)[0]
     assert crypto.burn_verify_time(os.urandom(32)) is None
 
 
@@ -552,3 +553,12 @@ def test_it_hashes_streams_with_sha256_and_md5(parallel):
     )
     hasher.close()
     assert hasher.hexdigests()[0] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_it_can_leave_md5_out(parallel):
+    data = os.urandom(300_000)
+    hasher = crypto.StreamHasher(parallel=parallel, md5=False)
+    hasher.update(data)
+    assert hasher.hexdigests() == (hashlib.sha256(data).hexdigest(), "")
+    hasher.close()

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageDraw, ImageFile, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
+from tests.metadata_check import strip_check
 from vault.images import (
     ALLOWED_FORMATS,
     MAX_PIXELS,
@@ -36,7 +37,6 @@ from vault.images import (
     metadata_summary,
     open_untrusted,
     sniff_format,
-    strip_check,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -51,6 +51,49 @@ def test_an_aborted_write_leaves_no_file(evidence_root):
     assert stored_files(evidence_root) == []
 
 
+def test_a_failed_write_on_the_writing_thread_fails_the_commit_and_leaves_no_file(
+    evidence_root,
+):
+    writer = storage.evidence_store().writer(storage.key_for(uuid.uuid4()))
+
+    class FullDisk:
+        def __init__(self, real):
+            self.real = real
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+    writer._file = FullDisk(writer._file)
+    writer.write(b"x" * 1000)
+    with pytest.raises(OSError, match="No space"):
+        try:
+            for _ in range(100):  # the error surfaces at a later write, or at commit
+                writer.write(b"y" * 1000)
+            writer.commit()
+        except OSError:
+            writer.abort()  # as BlobWriter does on any error
+            raise
+    assert writer.done
+    assert stored_files(evidence_root) == []
+    assert list(evidence_root.rglob("*.part")) == []
+
+
+def test_a_large_write_through_the_writing_thread_is_stored_byte_for_byte(evidence_root):
+    store = storage.evidence_store()
+    key = storage.key_for(uuid.uuid4())
+    pieces = [os.urandom(n) for n in (16, 300_000, 5, 17 * MiB, 65_552)]
+    writer = store.writer(key)
+    for piece in pieces:
+        writer.write(piece)
+    writer.commit()
+    with contextlib.closing(store.open(key)) as f:
+        assert f.read() == b"".join(pieces)
+    store.delete(key)
+
+
 @pytest.mark.parametrize("key", ["../../etc/passwd", "ab/../../x.ampv", "/abs.ampv", "AB/x.ampv"])
 def test_it_refuses_keys_that_are_not_its_own(key, evidence_root):
     with pytest.raises(ValueError, match="malformed"):

@@ -1,0 +1,50 @@
+"""The fast WinZip AES-256 writer produces archives pyzipper's own decrypter reads."""
+
+import io
+import os
+
+import pytest
+import pyzipper
+
+from police.aeszip import AESZipWriter
+
+SIZES = [0, 1, 15, 16, 17, 65536, 1024 * 1024, 3 * 1024 * 1024 + 5]
+
+
+def write(entries, passphrase, piece):
+    out = io.BytesIO()
+    with AESZipWriter(out, passphrase) as archive:
+        for name, (data, stored) in entries.items():
+            info = archive.zipinfo_cls(name, date_time=(2026, 12, 3, 0, 0, 0))
+            info.compress_type = pyzipper.ZIP_STORED if stored else pyzipper.ZIP_DEFLATED
+            with archive.open(info, "w") as sink:
+                for i in range(0, len(data), piece):
+                    sink.write(data[i : i + piece])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("piece", [7777, 65536, 1024 * 1024])
+def test_every_size_and_chunking_round_trips_through_pyzipper(piece):
+    entries = {f"E{i:03d}": (os.urandom(n), i % 2 == 0) for i, n in enumerate(SIZES)}
+    entries["E100"] = (b"texto comprimible " * 50000, False)
+    data = write(entries, "ABCD-EFGH-2345", piece)
+    with pyzipper.AESZipFile(io.BytesIO(data)) as archive:
+        archive.setpassword(b"ABCD-EFGH-2345")
+        assert archive.testzip() is None  # every entry's HMAC checks
+        for name, (content, _stored) in entries.items():
+            info = archive.getinfo(name)
+            assert info.wz_aes_strength == 3 and info.wz_aes_version == 2  # AES-256, AE-2
+            assert archive.read(name) == content
+
+
+def test_a_wrong_passphrase_and_a_flipped_byte_are_refused():
+    data = bytearray(write({"E001": (os.urandom(100_000), True)}, "right", 65536))
+    with pyzipper.AESZipFile(io.BytesIO(bytes(data))) as archive:
+        archive.setpassword(b"wrong")
+        with pytest.raises(RuntimeError):
+            archive.read("E001")
+    data[5000] ^= 1
+    with pyzipper.AESZipFile(io.BytesIO(bytes(data))) as archive:
+        archive.setpassword(b"right")
+        with pytest.raises(pyzipper.BadZipFile):
+            archive.read("E001")
