@@ -31,6 +31,9 @@ REDIS_URL are set.
 8. In-browser fingerprinting (bench/browser.py): SHA-256 + MD5 of a 200 MiB file in
    headless Chromium through the fingerprint worker vs read + WebCrypto SHA-256, and
    the renderer's peak memory above idle. Needs Chromium (apt-get install chromium).
+9. Takedowns (bench/takedowns.py): notice preparation for a case with 50 locations
+   (p95, query counts at 5 and 50), and the dispatch of 1 000 queued email notices
+   through a real local SMTP server vs raw smtplib sends of the same messages.
 """
 
 from __future__ import annotations
@@ -404,9 +407,10 @@ def main() -> int:
         from bench.casework import bench_matching, bench_pages
         from bench.export import bench_export
         from bench.serving import bench_serving
+        from bench.takedowns import bench_takedowns
 
-        # BENCH_ONLY=casework, =export, =serving, =browser or =upload (upload speed and
-        # memory) runs just those figures (quicker, for tuning).
+        # BENCH_ONLY=casework, =export, =serving, =browser, =takedowns or =upload (upload
+        # speed and memory) runs just those figures (quicker, for tuning).
         only = os.environ.get("BENCH_ONLY", "")
         results = []
         if only in {"", "upload"}:
@@ -421,6 +425,8 @@ def main() -> int:
             results += bench_serving(_row)
         if only in {"", "browser"}:
             results += bench_browser(_row, var)
+        if only in {"", "takedowns"}:
+            results += bench_takedowns(_row)
     finally:
         if services is not None:
             services.stop()

@@ -35,6 +35,7 @@ from support.models import (
 )
 from support.permissions import get_case_for_family
 from support.sessions import idle_expired
+from takedowns.selectors import family_notice_lines
 from vault import crypto
 from vault.uploads import check_context_file, encrypting_uploads, upload_error
 
@@ -526,6 +527,7 @@ def family_status(request):
         {
             "case": case,
             "timeline": status.family_timeline(case),
+            "removal_requests": family_notice_lines(case),
             "thread": shown["thread"],
             "consents": intake.current_consents(case),
             "message_form": message_form,

@@ -27,3 +27,9 @@ class TakedownsConfig(AppConfig):
             )
         )
         extensions.register_dashboard_figures(metrics.dashboard_figures)
+
+        from support.demo import demo_seeded
+
+        from . import demo
+
+        demo_seeded.connect(demo.seed_takedown_demo, dispatch_uid="takedowns-demo")

@@ -11,13 +11,14 @@ API's Idempotency-Key — so a repeat after a crash is recognisable as the same 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import smtplib
 import urllib.error
 import urllib.request
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 
 from .models import Channel, Notice
 
@@ -42,26 +43,58 @@ class Transport:
 class EmailTransport(Transport):
     """Through Django's mail backend. Plain text, no attachment: never an image."""
 
-    def deliver(self, notice: Notice) -> str:
-        if not notice.recipient:
-            raise DeliveryError("no-recipient", permanent=True)
+    def message(self, notice: Notice, connection) -> EmailMessage:
         inbox = getattr(notice.organisation, "takedown_settings", None)
         reply_to = [inbox.inbox_email] if inbox and inbox.inbox_email else []
-        message = EmailMessage(
+        return EmailMessage(
             subject=notice.subject,
             body=notice.body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[notice.recipient],
             reply_to=reply_to,
             headers={"Message-ID": notice.message_id, "X-Amparo-Notice": notice.delivery_key},
+            connection=connection,
         )
+
+    def send_on(self, connection, notice: Notice) -> None:
+        """Send one notice over an open connection (a batch shares one SMTP session)."""
+        if not notice.recipient:
+            raise DeliveryError("no-recipient", permanent=True)
         try:
-            message.send(fail_silently=False)
+            sent = connection.send_messages([self.message(notice, connection)])
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryError("recipient-refused", permanent=True) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(type(exc).__name__, permanent=False) from exc
+        if not sent:
+            raise DeliveryError("not-sent", permanent=False)
+
+    def deliver(self, notice: Notice) -> str:
+        if not notice.recipient:
+            raise DeliveryError("no-recipient", permanent=True)
+        connection = open_connection()
+        try:
+            self.send_on(connection, notice)
+        finally:
+            close_connection(connection)
         return ""
+
+
+def open_connection():
+    """An open SMTP connection. Opened here, so send_messages leaves closing to us: a
+    failure on QUIT, after the server accepted the message, must not count as a
+    failed send (it would be sent again)."""
+    connection = get_connection(fail_silently=False)
+    try:
+        connection.open()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(type(exc).__name__, permanent=False) from exc
+    return connection
+
+
+def close_connection(connection) -> None:
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        connection.close()
 
 
 class ApiAdapter:

@@ -200,6 +200,70 @@ GUIDANCE = {
 }
 
 
+# What each rung asks, after the facts of the stalled notice (escalation_text).
+ASKS = {
+    "hotline": _(
+        "We ask the hotline to take it up with the platform and, where it is child sexual "
+        "abuse material, to pass it to the authorities."
+    ),
+    "aepd": _(
+        "We ask the AEPD, through its Canal Prioritario, to order the urgent removal of "
+        "this content, which shows a minor in a sexual way without consent."
+    ),
+    "dsc": _(
+        "This is a complaint under article 53 of the Digital Services Act: the provider did "
+        "not act diligently on a valid notice under article 16. We ask you to take it up "
+        "with the provider."
+    ),
+    "ftc": _(
+        "Under the TAKE IT DOWN Act the platform had to remove this content within 48 hours "
+        "of a valid request. It did not. We report its failure to comply."
+    ),
+    "partner": _(
+        "We ask you, as a trusted flagger, to notify the platform of this content with priority."
+    ),
+}
+
+
+def escalation_text(
+    notice: Notice, rung: str, *, language: str | None = None, enclosed: str | None = None
+) -> dict:
+    """The draft wording of an escalation of `notice` on `rung`: subject and body, in
+    `language` (the notice's by default). Says what was asked of whom and when, that
+    the deadline passed and what this rung is asked to do; then `enclosed` (the rung's
+    own complete notice) or, where the rung has no registry route, the notice that
+    was sent (the addresses are in it). Nothing the notices do not already carry."""
+    from django.utils import formats, timezone, translation
+
+    from .services import reference_of
+
+    def day(value):
+        return formats.date_format(timezone.localtime(value), "DATE_FORMAT") if value else "—"
+
+    # The FTC reads English; the others the language of the country of the notice.
+    language = language or ("en" if rung == "ftc" else notice.language)
+    with translation.override(language):
+        facts = _(
+            "On %(sent)s we asked %(platform)s to remove the content listed in the notice "
+            "below (our reference %(ref)s). Its deadline passed on %(deadline)s and the "
+            "content has not been removed."
+        ) % {
+            "sent": day(notice.sent_at),
+            "platform": notice.platform.name,
+            "ref": reference_of(notice.uuid),
+            "deadline": day(notice.deadline_at),
+        }
+        subject = _("Escalation: %(platform)s did not remove reported content (ref. %(ref)s)") % {
+            "platform": notice.platform.name,
+            "ref": reference_of(notice.uuid),
+        }
+        if enclosed is None:
+            label = _("The notice we sent:")
+            enclosed = f"{label}\n\n{notice.subject}\n\n{notice.body}"
+        body = f"{facts}\n\n{ASKS[rung]}\n\n{enclosed}"
+    return {"subject": str(subject), "body": body.strip(), "language": language}
+
+
 def _routes(organisation, q: Q):
     return (
         Route.objects.select_related("platform")
@@ -302,11 +366,13 @@ def send_deadline_reminder(*, notice: str, stage: str) -> None:
 
 
 class EscalationError(Exception):
-    """A refused escalation; `code` maps to a translated message in the view."""
+    """A refused escalation; `code` maps to a translated message in the view;
+    `missing` names what the rung's notice lacks, in the caseworker's words."""
 
-    def __init__(self, code: str):
+    def __init__(self, code: str, *, missing: list[str] | None = None):
         super().__init__(code)
         self.code = code
+        self.missing = missing or []
 
 
 ESCALATE_FROM = frozenset(
@@ -338,7 +404,16 @@ def draft_escalation(
     if chosen is None or chosen.route is None:
         raise EscalationError("no-route")
     route = chosen.route
-    draft = Notice.objects.create(
+    from .services import draft_for, preparation_context
+
+    locations = [item.location for item in notice.items.select_related("location")]
+    ctx = preparation_context(notice.case)
+    rendered = draft_for(case=notice.case, route=route, locations=locations, ctx=ctx)
+    if rendered.refused or rendered.missing:
+        # The rung's own notice (the AEPD packet…) must be complete, as any notice.
+        raise EscalationError("incomplete", missing=rendered.missing_labels)
+    letter = escalation_text(notice, rung, language=rendered.language, enclosed=rendered.body)
+    draft = Notice(
         case=notice.case,
         organisation=notice.organisation,
         route=route,
@@ -346,11 +421,21 @@ def draft_escalation(
         platform=route.platform,
         basis=route.basis,
         channel=route.channel,
-        language=(route.languages or [notice.language])[0],
+        language=rendered.language,
+        recipient=(route.email or route.form_url)[:500],
+        template=rendered.template,
+        template_version=rendered.template.version if rendered.template else None,
+        identity_withheld=rendered.identity_withheld,
+        guard_flags=rendered.guard_flags,
         state=NoticeState.DRAFT,
         escalated_from=notice,
         prepared_by=acting,
     )
+    # The rung's complete notice, introduced by what happened to the first one.
+    draft.subject = letter["subject"]
+    draft.body = letter["body"]
+    draft.elements = rendered.elements
+    draft.save()
     for item in notice.items.select_related("location"):
         draft.items.create(
             location=item.location,

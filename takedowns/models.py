@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -178,6 +179,32 @@ class Route(RegistryRow):
         if not self.eligible_jurisdictions:
             return True
         return bool(set(self.eligible_jurisdictions) & {j.upper() for j in jurisdictions})
+
+
+class RegistryVersion(models.Model):
+    """One saved version of a registry row, as it was after the change: what a notice's
+    `route_version` points back to, and what an operator reads to see who changed
+    what and when (the audit event names the fields; this row keeps the values)."""
+
+    kind = models.CharField(max_length=10)  # "platform" or "route"
+    row_uuid = models.UUIDField()
+    version = models.PositiveIntegerField()
+    snapshot = models.JSONField(encoder=DjangoJSONEncoder)
+    changed = models.JSONField(default=list)
+    # The audit actor reference ("user:12"), never a name.
+    actor_ref = models.CharField(max_length=80)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "row_uuid", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "row_uuid", "version"], name="one_registry_version"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.row_uuid} v{self.version}"
 
 
 class NoticeTemplate(models.Model):
@@ -396,6 +423,10 @@ class Notice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)
+    # When the channel answered "accepted" (SMTP 250, API 2xx) for the current attempt,
+    # written the moment it answers, before anything else: a `sending` notice with
+    # it set is known delivered, so the sweeper records it sent instead of resending.
+    accepted_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     # sent_at + the route's deadline; the clocks (takedowns.clocks) read this.
     deadline_at = models.DateTimeField(null=True, blank=True)

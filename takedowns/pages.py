@@ -209,6 +209,7 @@ ESCALATION_MESSAGES = {
     "no-route": gettext_lazy(
         "There is no route for this step in the registry: follow the guidance instead."
     ),
+    "incomplete": gettext_lazy("The notice for this step is not complete yet:"),
 }
 
 
@@ -248,14 +249,11 @@ def overdue_notices(request, org):
     rows = []
     for notice in notices:
         facts = getattr(notice.case, "takedown_facts", None)
-        rows.append(
-            (
-                notice,
-                clocks.escalation_ladder(
-                    notice, jurisdictions=facts.jurisdictions if facts else []
-                ),
-            )
-        )
+        rungs = clocks.escalation_ladder(notice, jurisdictions=facts.jurisdictions if facts else [])
+        # Where the registry has no route for a rung (the DSC, the FTC), the draft is a
+        # letter to copy into the authority's own form.
+        letters = {r.code: clocks.escalation_text(notice, r.code) for r in rungs if not r.route}
+        rows.append((notice, [(rung, letters.get(rung.code)) for rung in rungs]))
     return render(
         request,
         "takedowns/overdue.html",
@@ -276,7 +274,8 @@ def escalate_notice(request, org, notice):
             acting=membership, notice=notice, rung=rung, now=timezone.now(), origin=origin(request)
         )
     except clocks.EscalationError as exc:
-        messages.error(request, str(ESCALATION_MESSAGES[exc.code]))
+        missing = "; ".join(exc.missing)
+        messages.error(request, f"{ESCALATION_MESSAGES[exc.code]} {missing}".strip())
         return redirect("takedowns:overdue", org=org)
     messages.success(
         request, _("The escalation is drafted: review and send it from the case page.")

@@ -16,7 +16,7 @@ from django.db.models import Q
 
 from vault import audit
 
-from .models import Platform, PlatformKind, Route
+from .models import Platform, PlatformKind, RegistryVersion, Route
 
 # Routes about the whole case rather than one platform: regulator, hotline, partners.
 CASE_WIDE_KINDS = (PlatformKind.REGULATOR, PlatformKind.HOTLINE, PlatformKind.PARTNER)
@@ -98,7 +98,8 @@ def _snapshot(obj) -> dict:
 
 @transaction.atomic
 def save_row(*, row: Platform | Route, actor: audit.Actor, before: dict | None = None) -> list[str]:
-    """Save a registry row: a new version with an audit event listing the changed fields.
+    """Save a registry row: a new version, its snapshot (RegistryVersion) and an audit
+    event listing the changed fields, in one transaction.
 
     `before` is the row as it was loaded (None for a new row). Returns the changed fields.
     """
@@ -114,6 +115,14 @@ def save_row(*, row: Platform | Route, actor: audit.Actor, before: dict | None =
         row.version = before["version"] + 1
         row.save()
     org = row.organisation.uuid if row.organisation_id else None
+    RegistryVersion.objects.create(
+        kind=kind,
+        row_uuid=row.uuid,
+        version=row.version,
+        snapshot=_snapshot(row),
+        changed=changed,
+        actor_ref=actor.ref,
+    )
     audit.record(
         f"registry.{kind}_changed",
         actor=actor,

@@ -116,7 +116,8 @@ def in_app_steps(notice: Notice, language: str | None = None) -> list[str]:
 
 
 def _date(value) -> str:
-    return formats.date_format(timezone.localtime(value), "j F Y") if value else ""
+    # The locale's own long date: "3 de marzo de 2026", "March 3, 2026".
+    return formats.date_format(timezone.localtime(value), "DATE_FORMAT") if value else ""
 
 
 FAMILY_WORDS = {
@@ -147,6 +148,14 @@ WHEN = {
 }
 
 
+def _family_platform_name(platform) -> str:
+    # The catch-all row for any website is named for staff ("Website or host"); a
+    # family reads it in its own language, without the address.
+    if platform.kind == "website" and platform.organisation_id is None:
+        return str(_("the website where it appeared"))
+    return platform.name
+
+
 def family_notice_lines(case) -> list[dict]:
     """Plain-words lines for the family's status page, one per notice under way.
 
@@ -162,7 +171,7 @@ def family_notice_lines(case) -> list[dict]:
             continue
         when = getattr(notice, WHEN.get(notice.state, "sent_at"), None)
         text = str(words) % {
-            "platform": notice.platform.name,
+            "platform": _family_platform_name(notice.platform),
             "sent": _date(notice.sent_at),
             "when": _date(when),
         }

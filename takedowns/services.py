@@ -8,9 +8,12 @@ transaction, which also writes the outbox row; the worker then claims it
 delivery key, and records sent (sending → sent, with the outbox row done) in one
 more transaction. If the worker dies in between, the notice stays `sending` and its
 outbox row stays open; the outbox sweeper sends the task again, and the task takes
-over a `sending` notice only once its lease has expired, delivering it again with
-the same delivery key (the API's Idempotency-Key makes that a no-op at the platform;
-the email's Message-ID lets the recipient, and us, recognise the copy).
+over a `sending` notice only once its lease has expired. The channel's "accepted"
+is written down the moment it comes (`accepted_at`), so a notice whose worker died
+after that is recorded sent, not sent again; only one whose outcome is unknown
+(the worker died mid-send) is delivered again, with the same delivery key (the
+API's Idempotency-Key makes that a no-op at the platform; the email's Message-ID
+lets the recipient, and us, recognise the copy). `deliver` states the guarantee.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from support import outbox
@@ -33,6 +37,7 @@ from .channels import MANUAL_CHANNELS, DeliveryError, transport_for
 from .models import (
     COUNTS_AS_SENT,
     REPEAT_WINDOW,
+    Basis,
     CaseTakedownFacts,
     Channel,
     Notice,
@@ -375,6 +380,20 @@ def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
                 made += 1
             except NoticeRefused as refused:
                 problems.append((location, route, refused.messages))
+    # The AEPD packet is about the whole case: one, naming every address.
+    for suggestion in suggestions[None]:
+        route = suggestion.route
+        if route.basis != Basis.AEPD or not suggestion.eligible or not locations:
+            continue
+        if any(route_id == route.pk for _location_id, route_id in covered):
+            continue
+        try:
+            with transaction.atomic():
+                prepare_notice(acting=acting, case=case, route=route, locations=locations, ctx=ctx)
+            made += 1
+        except NoticeRefused as refused:
+            problems.append((None, route, refused.messages))
+        break
     return {"made": made, "problems": problems}
 
 
@@ -483,12 +502,15 @@ def set_show_to_family(*, acting: Membership, notice: Notice, shown: bool, origi
 # --- Delivery (the worker) -------------------------------------------------------------
 
 
-def claim(notice_uuid: str, *, now=None) -> Notice | None:
-    """queued → sending, committed before anything leaves; None if not ours to send.
+def _claim(notice_uuid: str, now) -> tuple[str, Notice | None]:
+    """What the worker may do with this notice now, and the notice locked for it.
 
-    A `sending` notice whose lease expired (its worker died) is claimed again.
+    "claimed": queued (or `sending` whose worker died with the outcome unknown) and
+    now `sending` for this attempt, committed before anything leaves. "accepted":
+    `sending`, its worker died after the channel accepted it: record it sent, do not
+    send again. "busy": another worker holds it (row lock or lease): try later.
+    "skipped": nothing to send (already sent, withdrawn, gone).
     """
-    now = now or timezone.now()
     with transaction.atomic():
         notice = (
             Notice.objects.select_for_update(skip_locked=True, of=("self",))
@@ -497,12 +519,15 @@ def claim(notice_uuid: str, *, now=None) -> Notice | None:
             .first()
         )
         if notice is None:
-            return None
-        stuck = notice.state == N.SENDING and (
-            notice.sending_at is None or notice.sending_at < now - SENDING_LEASE
-        )
-        if notice.state != N.QUEUED and not stuck:
-            return None
+            locked = Notice.objects.filter(uuid=notice_uuid).exists()
+            return ("busy" if locked else "skipped"), None
+        if notice.state == N.SENDING:
+            if notice.sending_at is not None and notice.sending_at >= now - SENDING_LEASE:
+                return "busy", None  # its worker may still be sending: never race it
+            if notice.accepted_at is not None:
+                return "accepted", notice
+        elif notice.state != N.QUEUED:
+            return "skipped", None
         if not builder.has_takedown_consent(notice.case):
             # Consent withdrawn while it waited: nothing leaves.
             before = notice.state
@@ -513,37 +538,258 @@ def claim(notice_uuid: str, *, now=None) -> Notice | None:
                 notice, kind=NoticeEvent.Kind.STATE, frm=before, to=N.WITHDRAWN, error="no-consent"
             )
             _event(notice, "notice.withdrawn", None, data={"error": "no-consent"})
-            return None
+            return "skipped", None
         before = notice.state
-        notice.state, notice.sending_at = N.SENDING, now
+        notice.state, notice.sending_at, notice.accepted_at = N.SENDING, now, None
         notice.attempts += 1
-        notice.save(update_fields=["state", "sending_at", "attempts", "updated_at"])
+        notice.save(update_fields=["state", "sending_at", "accepted_at", "attempts", "updated_at"])
+        # A resend from `sending` is one whose outcome is unknown (the worker died
+        # mid-send): it goes with the same delivery key, so the copy is recognisable.
+        extra = {"outcome_unknown": True} if before == N.SENDING else {}
         _log(
-            notice, kind=NoticeEvent.Kind.ATTEMPT, frm=before, to=N.SENDING, attempt=notice.attempts
+            notice,
+            kind=NoticeEvent.Kind.ATTEMPT,
+            frm=before,
+            to=N.SENDING,
+            attempt=notice.attempts,
+            **extra,
         )
-    return notice
+    return "claimed", notice
+
+
+def claim(notice_uuid: str, *, now=None) -> Notice | None:
+    """queued → sending, committed before anything leaves; None if not ours to send."""
+    outcome, notice = _claim(notice_uuid, now or timezone.now())
+    return notice if outcome == "claimed" else None
 
 
 def deliver(notice_uuid: str, *, outbox_id: str | None = None) -> str:
-    """Claim, deliver and record one notice; returns what happened (a code)."""
-    notice = claim(notice_uuid)
-    if notice is None:
+    """Claim, deliver and record one notice; returns what happened (a code).
+
+    The guarantee, in plain words: every notice reaches the platform at least once,
+    and every copy carries the same delivery key (Message-ID / Idempotency-Key). A
+    copy is only ever sent again when a worker died with the outcome unknown — after
+    it started the send and before the channel's "accepted" was written down, a
+    window of one round trip. An API platform that honours the key turns such a copy
+    into a no-op; an email copy has the same Message-ID, which mail systems and our
+    recipients treat as the same message. SMTP gives no way to do better.
+    """
+    outcome, notice = _claim(notice_uuid, timezone.now())
+    if outcome == "busy":
+        # Left open: the outbox sweeper sends the task again after the lease.
+        return "busy"
+    if outcome == "skipped":
         _finish_outbox(outbox_id)
         return "skipped"
-    try:
-        ticket = transport_for(notice.channel).deliver(notice)
-    except DeliveryError as error:
-        return _failed(notice, error, outbox_id)
+    if outcome == "claimed":
+        try:
+            ticket = transport_for(notice.channel).deliver(notice)
+        except DeliveryError as error:
+            return _failed(notice, error, outbox_id)
+        # First thing after "accepted": one short UPDATE (no lock waits, no audit
+        # chain), so a worker dying from here on leaves a notice known delivered.
+        if ticket:
+            notice.ticket = ticket
+        Notice.objects.filter(pk=notice.pk, state=N.SENDING, attempts=notice.attempts).update(
+            accepted_at=timezone.now(), ticket_sealed=notice.ticket_sealed
+        )
+    return _record_sent(notice, outbox_id)
+
+
+def _record_sent(notice: Notice, outbox_id: str | None) -> str:
     with transaction.atomic():
         notice = _lock(notice)
         if notice.state != N.SENDING:
+            if notice.state != N.QUEUED:
+                _finish_outbox(outbox_id)
             return "lost-claim"
-        if ticket:
-            notice.ticket = ticket
         notice.last_error = ""
         _move(notice, N.SENT)
         _finish_outbox(outbox_id)
     return "sent"
+
+
+BATCH_SIZE = 200
+
+
+def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
+    """Deliver queued email notices in one batch: what a worker does when many wait.
+
+    The same protocol as `deliver`, with the database work shared: one transaction
+    claims them all (`sending`, committed before anything leaves), one SMTP session
+    sends them, each "accepted" is written the moment its 250 comes (one short UPDATE,
+    so the guarantee is the same), and one transaction records them sent with their
+    log and audit events and closes their outbox rows. A notice that fails goes the
+    single-notice way (`_failed`): back to the queue, or rejected if permanent.
+    """
+    from .channels import EmailTransport, close_connection, open_connection
+
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = list(
+            Notice.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("route", "case", "organisation__takedown_settings", "platform")
+            .filter(state=N.QUEUED, channel=Channel.EMAIL)
+            .order_by("queued_at", "id")[:limit]
+        )
+        consent = {}
+        for notice in claimed:
+            if notice.case_id not in consent:
+                consent[notice.case_id] = builder.has_takedown_consent(notice.case)
+        withheld = [n for n in claimed if not consent[n.case_id]]
+        claimed = [n for n in claimed if consent[n.case_id]]
+        for notice in claimed:
+            notice.state, notice.sending_at, notice.accepted_at = N.SENDING, now, None
+            notice.attempts += 1
+        # One statement for all (bulk_update's CASE per row costs more than the send).
+        Notice.objects.filter(pk__in=[n.pk for n in claimed]).update(
+            state=N.SENDING, sending_at=now, accepted_at=None, attempts=F("attempts") + 1
+        )
+        NoticeEvent.objects.bulk_create(
+            NoticeEvent(
+                notice=n,
+                kind=NoticeEvent.Kind.ATTEMPT,
+                from_state=N.QUEUED,
+                to_state=N.SENDING,
+                data={"attempt": n.attempts, "batch": True},
+            )
+            for n in claimed
+        )
+    for notice in withheld:
+        deliver(str(notice.uuid))  # the single path withdraws it, with its events
+    done = {"sent": 0, "retry": 0, "failed": 0, "withdrawn": len(withheld)}
+    if not claimed:
+        return done
+    transport, accepted, failures = EmailTransport(), [], []
+    try:
+        connection = open_connection()
+    except DeliveryError as error:
+        connection, failures = None, [(n, error) for n in claimed]
+    if connection is not None:
+        # The "accepted" notes are written with asynchronous commit: visible to every
+        # other session at once, so a worker that dies keeps them, without waiting
+        # for a disk flush per message. Only a crash of the database server itself
+        # could lose the last few, and then those notices are resent with the same
+        # Message-ID: the guarantee above, not a new risk. Reset in `finally`.
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+        try:
+            for notice in claimed:
+                try:
+                    transport.send_on(connection, notice)
+                except DeliveryError as error:
+                    failures.append((notice, error))
+                    if not error.permanent:  # the session may be gone: start another
+                        close_connection(connection)
+                        connection = open_connection()
+                    continue
+                Notice.objects.filter(
+                    pk=notice.pk, state=N.SENDING, attempts=notice.attempts
+                ).update(accepted_at=timezone.now())
+                accepted.append(notice)
+        except DeliveryError as error:  # could not reconnect: the rest wait for a retry
+            sent_or_failed = {n.pk for n in accepted} | {n.pk for n, _e in failures}
+            failures += [(n, error) for n in claimed if n.pk not in sent_or_failed]
+        finally:
+            close_connection(connection)
+            with db_connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+    done["sent"] = _record_sent_many(accepted)
+    for notice, error in failures:
+        outcome = _failed(notice, error, None)
+        if outcome == "failed":
+            _finish_outbox_of([notice])
+        done[outcome] += 1
+    return done
+
+
+def _record_sent_many(notices: list[Notice]) -> int:
+    if not notices:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        ours = list(
+            Notice.objects.select_for_update(of=("self",))
+            .select_related("route", "case", "organisation")
+            .filter(pk__in=[n.pk for n in notices], state=N.SENDING)
+        )
+        by_hours: dict[int | None, list[int]] = {}
+        for notice in ours:
+            by_hours.setdefault(notice.route.deadline_hours, []).append(notice.pk)
+        for hours, pks in by_hours.items():  # one statement per deadline, usually one
+            Notice.objects.filter(pk__in=pks).update(
+                state=N.SENT,
+                sent_at=now,
+                last_error="",
+                deadline_at=now + timedelta(hours=hours) if hours else None,
+            )
+        NoticeEvent.objects.bulk_create(
+            NoticeEvent(
+                notice=n, kind=NoticeEvent.Kind.STATE, from_state=N.SENDING, to_state=N.SENT
+            )
+            for n in ours
+        )
+        audit.record_many(
+            [
+                {
+                    "event": "notice.sent",
+                    "object_type": "notice",
+                    "object_id": n.uuid,
+                    "organisation_id": n.organisation.uuid,
+                    "data": {"case": str(n.case.uuid), "from": N.SENDING},
+                }
+                for n in ours
+            ],
+            actor=audit.Actor.system("takedowns"),
+        )
+        _finish_outbox_of(ours)
+    return len(ours)
+
+
+def outbox_row_done(outbox_id: str) -> bool:
+    return OutboxMessage.objects.filter(uuid=outbox_id).exclude(done_at=None).exists()
+
+
+def _finish_outbox_of(notices: list[Notice]) -> None:
+    OutboxMessage.objects.filter(
+        task="takedowns.deliver_notice",
+        kwargs__notice__in=[str(n.uuid) for n in notices],
+        done_at=None,
+    ).update(done_at=timezone.now())
+
+
+def resolve_stuck_sends(*, now=None) -> int:
+    """The sweeper's part (beat, with the clocks): `sending` notices whose worker died.
+
+    Known delivered (accepted) → recorded sent. Outcome unknown → back to `queued`
+    with an outbox row, so a worker sends it again with the same delivery key.
+    Returns how many were resolved.
+    """
+    now = now or timezone.now()
+    resolved = 0
+    stuck = Notice.objects.filter(state=N.SENDING, sending_at__lt=now - SENDING_LEASE)
+    for pk in stuck.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            notice = (
+                Notice.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("route__platform", "case", "organisation")
+                .filter(pk=pk, state=N.SENDING, sending_at__lt=now - SENDING_LEASE)
+                .first()
+            )
+            if notice is None:
+                continue
+            if notice.accepted_at is not None:
+                _move(notice, N.SENT, resolved="accepted")
+                _finish_outbox_of([notice])
+            else:
+                _move(notice, N.QUEUED, resolved="outcome-unknown")
+                open_row = OutboxMessage.objects.filter(
+                    task="takedowns.deliver_notice", kwargs__notice=str(notice.uuid), done_at=None
+                ).exists()
+                if not open_row:
+                    outbox.enqueue("takedowns.deliver_notice", notice=notice.uuid)
+            resolved += 1
+    return resolved
 
 
 def _failed(notice: Notice, error: DeliveryError, outbox_id: str | None) -> str:

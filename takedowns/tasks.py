@@ -16,13 +16,23 @@ def deliver_notice(*, notice: str, outbox_id: str | None = None) -> str:
     Not `outbox_task`: that wrapper holds its transaction open around the work, so a
     `sending` state could never be committed before the email leaves.
     """
-    return services.deliver(notice, outbox_id=outbox_id)
+    if outbox_id and services.outbox_row_done(outbox_id):
+        return "done"  # a batch delivered it (or an earlier run): one query, nothing else
+    outcome = services.deliver(notice, outbox_id=outbox_id)
+    # Others waiting behind it go in one batch (one SMTP session, shared writes);
+    # their own tasks then find them sent and only close their outbox rows.
+    services.deliver_queued_email()
+    return outcome
 
 
 @shared_task(name="takedowns.tasks.run_clocks")
 def run_clocks() -> dict:
-    """Beat, every 5 minutes: fill deadlines, send due reminders (takedowns.clocks)."""
-    return clocks.run_clocks(now=timezone.now())
+    """Beat, every 5 minutes: fill deadlines, send due reminders (takedowns.clocks),
+    and resolve notices left `sending` by a worker that died."""
+    now = timezone.now()
+    done = clocks.run_clocks(now=now)
+    done["stuck_sends"] = services.resolve_stuck_sends(now=now)
+    return done
 
 
 @shared_task(name="takedowns.tasks.schedule_rechecks")

@@ -115,6 +115,40 @@ def record(
     return row
 
 
+def record_many(entries: list[dict], *, actor: Actor) -> list[AuditEvent]:
+    """Append several events (each a dict of `record`'s keyword arguments but the
+    actor) under one chain lock and one insert: a batch worker's many state changes
+    cost one round trip, not three each. Same chain, same hashes as `record`."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record_many() must be called inside transaction.atomic()")
+    if not entries:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+    last = AuditEvent.objects.order_by("-id").only("hash").first()
+    prev = last.hash if last else GENESIS
+    rows = []
+    for entry in entries:
+        row = AuditEvent(
+            uuid=uuid.uuid4(),
+            created_at=datetime.now(UTC),
+            actor_kind=actor.kind,
+            actor_ref=actor.ref,
+            actor_role=actor.role,
+            event=entry["event"],
+            object_type=entry.get("object_type", ""),
+            object_id=entry.get("object_id"),
+            organisation_id=entry.get("organisation_id"),
+            origin=actor.origin,
+            data=json.loads(_canonical(entry.get("data") or {})),
+            prev_hash=prev,
+        )
+        row.hash = prev = event_hash(prev_hash=row.prev_hash, fields=_fields(row))
+        rows.append(row)
+    # Inserted in order, so ids follow the chain as verify_chain reads it.
+    return AuditEvent.objects.bulk_create(rows)
+
+
 @dataclass(frozen=True)
 class ChainReport:
     checked: int

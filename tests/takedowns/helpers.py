@@ -38,3 +38,17 @@ def route(platform: str, basis: str, **filters) -> Route:
 
 def location_on(case, host: str):
     return next(loc for loc in case.locations.all() if host in loc.value)
+
+
+def ensure_registry_seed() -> None:
+    """The registry and templates the data migrations seed: a transactional test run
+    before may have flushed them (tests that commit must not rely on them being there)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from takedowns.models import Platform
+
+    if not Platform.objects.exists():
+        for name in ("0002_seed_registry", "0003_seed_notice_templates"):
+            import_module(f"takedowns.migrations.{name}").seed(apps, None)

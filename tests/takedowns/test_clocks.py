@@ -185,3 +185,99 @@ def test_an_escalation_without_a_route_or_from_a_closed_notice_is_refused(tid_no
     with pytest.raises(clocks.EscalationError, match="cannot-escalate"):
         clocks.draft_escalation(acting=coordinator, notice=tid_notice, rung="hotline", now=now)
     assert not tid_notice.escalations.exists()
+
+
+# --- the escalation's draft text ------------------------------------------------------
+
+
+def _sent_notice(case, coordinator, platform, basis):
+    from takedowns import services
+    from takedowns.models import Notice
+    from tests.takedowns.helpers import location_on, route
+
+    notice = services.prepare_notice(
+        acting=coordinator,
+        case=case,
+        route=route(platform, basis),
+        locations=[location_on(case, "instagram")],
+    )
+    services.record_submission(acting=coordinator, notice=notice, ticket="IG-1")
+    Notice.objects.filter(pk=notice.pk).update(sent_at=SENT, deadline_at=SENT + timedelta(hours=48))
+    notice.refresh_from_db()
+    return notice
+
+
+@pytest.fixture
+def stalled(case, facts, coordinator):
+    from takedowns.models import Basis
+
+    return _sent_notice(case, coordinator, "instagram", Basis.TAKE_IT_DOWN)
+
+
+@pytest.mark.parametrize(
+    ("rung", "asks"),
+    [
+        ("hotline", "pass it to the authorities"),
+        ("aepd", "Canal Prioritario, to order the urgent removal"),
+    ],
+)
+def test_one_click_drafts_real_text_for_each_rung_with_a_route(stalled, coordinator, rung, asks):
+    from django.utils import translation
+
+    now = SENT + timedelta(hours=49)
+    with translation.override("en"):
+        draft = clocks.draft_escalation(acting=coordinator, notice=stalled, rung=rung, now=now)
+    draft.refresh_from_db()
+    with translation.override(draft.language):
+        ask = str(clocks.ASKS[rung])
+    assert ask in draft.body
+    assert stalled.uuid.hex[:8].upper() in draft.body  # the first notice's reference
+    assert "Instagram" in draft.body and "Instagram" in draft.subject
+    assert "https://www.instagram.com/p/DEMOfalsa1/" in draft.body  # the rung's own notice
+    assert draft.template is not None and draft.elements
+    if draft.language == "en":
+        assert asks in draft.body
+
+
+def test_the_rungs_without_a_route_get_a_letter_to_copy(stalled):
+    from django.utils import translation
+
+    for rung in ("ftc", "dsc"):
+        letter = clocks.escalation_text(stalled, rung, language="en")
+        with translation.override("en"):
+            assert str(clocks.ASKS[rung]) in letter["body"]
+        assert "https://www.instagram.com/p/DEMOfalsa1/" in letter["body"]
+        assert "On March 3, 2026 we asked Instagram" in letter["body"]
+    assert (
+        "article 53 of the Digital Services Act"
+        in clocks.escalation_text(stalled, "dsc", language="en")["body"]
+    )
+    assert "TAKE IT DOWN Act" in clocks.escalation_text(stalled, "ftc", language="en")["body"]
+    spanish = clocks.escalation_text(stalled, "ftc", language="es")["body"]
+    assert "3 de marzo de 2026" in spanish
+
+
+def test_an_escalation_whose_own_notice_is_incomplete_is_refused_naming_what_is_missing(
+    case, coordinator
+):
+    from takedowns.models import Basis
+
+    notice = _sent_notice(case, coordinator, "instagram", Basis.DSA)  # no AEPD facts yet
+    with pytest.raises(clocks.EscalationError) as refused:
+        clocks.draft_escalation(
+            acting=coordinator, notice=notice, rung="aepd", now=SENT + timedelta(hours=80)
+        )
+    assert refused.value.code == "incomplete" and refused.value.missing
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT
+
+
+def test_the_overdue_page_shows_the_letter_for_a_rung_without_a_route(stalled, coordinator):
+    from django.urls import reverse
+
+    from tests.factories import client_for
+
+    page = reverse("takedowns:overdue", kwargs={"org": stalled.organisation.uuid})
+    html = client_for(coordinator).get(page, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Text to copy into the authority" in html
+    assert "We report its failure to comply." in html  # the FTC rung of a TAKE IT DOWN notice

@@ -126,7 +126,7 @@ def test_a_notice_left_sending_by_a_dead_worker_is_resent_with_the_same_message_
     notice = website_notice(case, coordinator)
     services.send_notice(acting=coordinator, notice=notice)
     assert services.claim(str(notice.uuid)) is not None  # the worker dies after this
-    assert run_outbox(notice) == "skipped"  # inside the lease: maybe still running
+    assert run_outbox(notice) == "busy"  # inside the lease: maybe still running
     Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
     assert run_outbox(notice) == "sent"
     [(_rcpt, raw)] = smtp.messages
@@ -217,3 +217,104 @@ def test_a_web_form_notice_is_sent_when_the_caseworker_records_the_ticket(case, 
     notice.refresh_from_db()
     assert notice.state == "sent" and notice.ticket == "IG-778899"
     assert notice.deadline_at - notice.sent_at == timedelta(hours=48)
+
+
+class WorkerDied(BaseException):
+    """Stands for SIGKILL at one point of a send (the real kill is in test_faults.py)."""
+
+
+def test_a_worker_that_dies_after_the_server_accepted_the_email_does_not_send_it_again(
+    case, facts, coordinator, smtp, monkeypatch
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    real_move = services._move
+
+    def die_before_recording_sent(found, state, **kwargs):
+        if state == NoticeState.SENT:
+            raise WorkerDied
+        return real_move(found, state, **kwargs)
+
+    monkeypatch.setattr(services, "_move", die_before_recording_sent)
+    with pytest.raises(WorkerDied):
+        run_outbox(notice)
+    monkeypatch.setattr(services, "_move", real_move)
+    assert len(smtp.messages) == 1  # the server said 250; we never recorded "sent"
+    Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
+    assert run_outbox(notice) == "sent"
+    assert len(smtp.messages) == 1  # known delivered: finished, not sent again
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT and notice.attempts == 1
+
+
+def test_a_task_arriving_inside_another_workers_lease_leaves_the_outbox_row_open(
+    case, facts, coordinator, smtp
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    assert services.claim(str(notice.uuid)) is not None  # another worker is sending
+    assert run_outbox(notice) == "busy"
+    row = OutboxMessage.objects.get(kwargs__notice=str(notice.uuid))
+    assert row.done_at is None  # the sweeper will send the task again
+    Notice.objects.filter(pk=notice.pk).update(sending_at=timezone.now() - timedelta(minutes=10))
+    assert run_outbox(notice) == "sent"
+    row.refresh_from_db()
+    assert row.done_at is not None and len(smtp.messages) == 1
+
+
+def test_the_sweeper_resolves_a_notice_stuck_sending_with_its_outbox_row_done(
+    case, facts, coordinator, smtp
+):
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    services.claim(str(notice.uuid))
+    OutboxMessage.objects.filter(kwargs__notice=str(notice.uuid)).update(done_at=timezone.now())
+    assert services.resolve_stuck_sends(now=timezone.now()) == 0  # still inside the lease
+    later = timezone.now() + timedelta(minutes=10)
+    assert services.resolve_stuck_sends(now=later) == 1
+    [fresh] = OutboxMessage.objects.filter(kwargs__notice=str(notice.uuid), done_at=None)
+    assert services.deliver(str(notice.uuid), outbox_id=str(fresh.uuid)) == "sent"
+    assert len(smtp.messages) == 1
+
+
+def test_queued_email_notices_go_in_one_batch_each_once_with_its_own_message_id(
+    case, facts, coordinator, smtp
+):
+    from vault.audit import verify_chain
+
+    notices = [website_notice(case, coordinator)]
+    for i in range(2):
+        notices.append(
+            services.prepare_notice(
+                acting=coordinator,
+                case=case,
+                route=route("website", Basis.DSA),
+                locations=[location_on(case, "fotos-falsas")],
+                recipient="abuse@fotos-falsas.example",
+                new_fact=f"A new copy appeared ({i}).",
+            )
+        )
+    for notice in notices:
+        services.send_notice(acting=coordinator, notice=notice)
+    assert services.deliver_queued_email() == {"sent": 3, "retry": 0, "failed": 0, "withdrawn": 0}
+    assert services.deliver_queued_email()["sent"] == 0  # nothing left, nothing twice
+    ids = sorted(message_from_bytes(raw)["Message-ID"] for _rcpt, raw in smtp.messages)
+    assert ids == sorted(n.message_id for n in notices)
+    for notice in notices:
+        notice.refresh_from_db()
+        assert notice.state == NoticeState.SENT and notice.accepted_at and notice.sent_at
+        assert run_outbox(notice) == "skipped"  # its own task only closes its row
+    assert not OutboxMessage.objects.filter(task="takedowns.deliver_notice", done_at=None)
+    assert verify_chain().ok
+
+
+def test_a_batch_whose_server_is_down_leaves_every_notice_queued(
+    case, facts, coordinator, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", 9, False
+    notice = website_notice(case, coordinator)
+    services.send_notice(acting=coordinator, notice=notice)
+    assert services.deliver_queued_email()["retry"] == 1
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.QUEUED and notice.last_error

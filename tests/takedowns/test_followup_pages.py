@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -45,7 +46,12 @@ def test_each_page_renders_in_spanish_for_its_role(org_x, overdue, name):
     assert removed
     response = client_for(make_member(org_x, PAGES[name])).get(_url(name, org_x))
     assert response.status_code == 200
-    assert_all_spanish(response.content.decode())
+    html = response.content.decode()
+    # A letter for an authority abroad (the FTC) is in its language, and marked so.
+    foreign = re.compile(r'<textarea[^>]*lang="en"[^>]*>.*?</textarea>', re.S)
+    if name == "overdue":
+        assert foreign.search(html)
+    assert_all_spanish(foreign.sub("", html))
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -85,3 +85,18 @@ def test_verify_audit_reports_an_intact_chain(capsys):
 )
 def test_it_keeps_only_a_coarse_origin(ip, expected):
     assert audit.coarse_origin(ip) == expected
+
+
+def test_many_events_recorded_at_once_extend_the_same_chain():
+    actor = audit.Actor.system("tests")
+    with transaction.atomic():
+        first = audit.record("case.submitted", actor=actor)
+        batch = audit.record_many(
+            [{"event": "notice.sent", "data": {"n": i}} for i in range(3)], actor=actor
+        )
+        last = audit.record("case.triaged", actor=actor)
+    stored = list(AuditEvent.objects.filter(id__gte=first.id).order_by("id"))
+    assert [e.event for e in stored] == ["case.submitted"] + ["notice.sent"] * 3 + ["case.triaged"]
+    assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]
+    assert batch[0].prev_hash == first.hash and last.prev_hash == batch[-1].hash
+    assert audit.verify_chain().ok
