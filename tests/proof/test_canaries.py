@@ -5,9 +5,7 @@ import pytest
 from proof import canaries
 from tests.proof.conftest import assert_held
 
-# serialized_rollback: the seeded takedown registry (a data migration) is back for each
-# test, though an earlier transactional test flushed it.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_canary_is_nowhere_at_rest_and_the_control_is_found_everywhere(settings, tmp_path):

@@ -4,9 +4,7 @@ import pytest
 
 from proof import drill
 
-# serialized_rollback: the seeded takedown registry (a data migration) is back for each
-# test, though an earlier transactional test flushed it.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_backup_restores_whole_and_retiring_the_kek_makes_shredded_files_unreadable(

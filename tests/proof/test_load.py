@@ -5,7 +5,7 @@ import pytest
 from proof import load
 from tests.proof.conftest import assert_held
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_families_filing_at_once_all_get_a_receipt_and_nothing_is_lost(

@@ -171,6 +171,9 @@ def test_seed_demo_adds_synthetic_cases_for_benchmarks(settings):
     from support.models import Case, Fingerprint
 
     settings.DEBUG = True
+    call_command("seed_demo")
+    cases, fingerprints = Case.objects.count(), Fingerprint.objects.count()
     call_command("seed_demo", "--cases", "300")
-    assert Case.objects.count() == 304
-    assert Fingerprint.objects.count() == 302
+    # The demo story is seeded once; the synthetic cases come on top, one fingerprint each.
+    assert Case.objects.count() == cases + 300
+    assert Fingerprint.objects.count() == fingerprints + 300
