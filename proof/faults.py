@@ -265,27 +265,28 @@ SMTP_SECONDS = 0.05
 class Recorder:
     """aiosmtpd handler keeping each message's Message-ID."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
         self.ids: list[str] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
 
-        await asyncio.sleep(SMTP_SECONDS)  # a relay takes a moment to accept a message
+        await asyncio.sleep(self.delay)  # a relay takes a moment to accept a message
         with self.lock:
             self.ids.append(message_from_bytes(envelope.content)["Message-ID"] or "")
         return "250 OK"
 
 
 @contextlib.contextmanager
-def smtp_server():
+def smtp_server(delay: float = SMTP_SECONDS):
     import logging
 
     from aiosmtpd.controller import Controller
 
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # a line per SMTP command
-    recorder = Recorder()
+    recorder = Recorder(delay)
     port = workers_free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
     controller.start()

@@ -100,9 +100,14 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask for a warm stop (finish the task at hand); `stop()` waits for it."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.terminate()
             try:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
