@@ -516,6 +516,8 @@ def postgres_restart() -> list[dict]:
     after = _counts()
     changed = {k: after[k] - before[k] for k in before if after[k] != before[k]}
     told_received = response.headers.get("Location") == "/receipt/"
+    # The error page (templates/500.html) tells the family that nothing was half-saved.
+    error_page = "No se ha guardado nada a medias" in response.content.decode(errors="replace")
     retry_ok, detail = True, ""
     try:
         reference = family.send()
@@ -531,8 +533,8 @@ def postgres_restart() -> list[dict]:
             SUITE,
             f"{label}: the interrupted send's answer",
             response.status_code,
-            "an error, not a receipt",
-            bool(restarted) and not told_received,
+            "the 'nothing was half-saved, try again' page, not a receipt",
+            bool(restarted) and not told_received and error_page,
         ),
         zero(
             SUITE,

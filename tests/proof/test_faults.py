@@ -51,3 +51,12 @@ def test_a_postgres_restart_mid_send_saves_nothing_and_the_retry_saves_it_whole(
 def test_a_full_disk_during_an_upload_is_a_clear_error_and_leaves_nothing(evidence):
     rows = by_figure(faults.disk_full())
     assert rows["files left on the full disk"] == 0
+
+
+def test_without_a_tmpfs_the_full_disk_is_a_kernel_file_size_limit(evidence, monkeypatch):
+    # Where the suite may not mount (not root), the kernel's RLIMIT_FSIZE refuses the
+    # write instead (EFBIG), and the figure says which fault was used.
+    monkeypatch.setattr(faults.shutil, "which", lambda name: None)
+    rows = faults.disk_full()
+    assert "RLIMIT_FSIZE" in rows[0]["figure"]
+    assert by_figure(rows)["files left on the full disk"] == 0
