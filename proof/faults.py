@@ -147,25 +147,31 @@ def _kill_at_random(rows, *, kills: int, env: dict, max_delay: float, rng, log: 
 
     Returns (kills made, kills that landed while a task held its row).
     """
+    from datetime import timedelta
+
     from django.utils import timezone
+
+    from support import outbox
 
     made = inside = 0
     for _ in range(kills):
         if not rows.filter(done_at=None).exists():
             break
+        started = timezone.now()
         worker = workers.Worker(env, log=log).start()
+        # A lease this worker took ends after started + LEASE_SECONDS; the killed
+        # worker's leases (taken before `started`) end before that.
+        taken_by_this_worker = rows.filter(
+            done_at=None, leased_until__gt=started + timedelta(seconds=workers.LEASE_SECONDS)
+        )
         deadline, last_sweep = time.monotonic() + 90, 0.0
-        from support import outbox
-
-        while time.monotonic() < deadline:
-            if rows.filter(leased_until__gt=timezone.now()).exists():
-                break
+        while time.monotonic() < deadline and not taken_by_this_worker.exists():
             if time.monotonic() - last_sweep > 0.5:
                 outbox.sweep()  # rows a killed worker held go out again once their lease lapses
                 last_sweep = time.monotonic()
             time.sleep(0.02)
         time.sleep(rng.uniform(0, max_delay))
-        inside += rows.filter(leased_until__gt=timezone.now()).exists()
+        inside += taken_by_this_worker.exists()
         worker.kill()
         made += 1
     return made, inside
