@@ -36,6 +36,7 @@ from proof import canaries, count, figure, stack, workers, zero
 SUITE = "Faults"
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
+PER_FAMILY = 40
 
 BEFORE_FILES = [
     ("who", {"filer_role": "parent", "age_band": "14_15", "contact_preference": "in_app"}),
@@ -182,7 +183,7 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from support.models import Case, OutboxMessage
+    from support.models import Case, ContextFile, OutboxMessage
     from vault import services as vault_services
     from vault.audit import Actor
     from vault.crypto import StreamHasher
@@ -191,17 +192,20 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
     label = "worker SIGKILL during file processing"
     canary = canaries.canary()
     _org, _coordinator, incident = _incident()
-    family = FamilyClient(1)
     uploads = [
         SimpleUploadedFile(f"captura_{n}.png", _noise_png(canary, n, 640), "image/png")
         for n in range(files)
     ]
-    family.up_to_sending(incident.intake_code, uploads)
-    case = Case.objects.get(reference=family.send())
-    blobs = list(Blob.objects.filter(pk__in=case.files.values_list("blob_id", flat=True)))
+    cases = []
+    for start in range(0, files, PER_FAMILY):  # a case takes at most 50 files
+        family = FamilyClient(start)
+        family.up_to_sending(incident.intake_code, uploads[start : start + PER_FAMILY])
+        cases.append(Case.objects.get(reference=family.send()))
+    context_files = ContextFile.objects.filter(case__in=cases)
+    blobs = list(Blob.objects.filter(pk__in=context_files.values_list("blob_id", flat=True)))
     rows = OutboxMessage.objects.filter(
         task="support.process_evidence",
-        kwargs__file__in=[str(u) for u in case.files.values_list("uuid", flat=True)],
+        kwargs__file__in=[str(u) for u in context_files.values_list("uuid", flat=True)],
     )
     scratch = Path(tempfile.mkdtemp(prefix="faults-tmp-", dir=ROOT / "var"))
     env = workers.environment(TMPDIR=str(scratch))
@@ -209,7 +213,7 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
     try:
         with workers.short_leases():
             made, inside = _kill_at_random(
-                rows, kills=kills, env=env, max_delay=1.2, rng=rng, log=log
+                rows, kills=kills, env=env, max_delay=0.8, rng=rng, log=log
             )
             with workers.Worker(env, log=log):
                 drained = workers.drain(lambda: not rows.filter(done_at=None).exists(), timeout=240)
@@ -658,7 +662,7 @@ def run(*, short: bool = False) -> list[dict]:
     rng = random.Random(int.from_bytes(os.urandom(4)))
     workers.purge_queue()
     rows = []
-    rows += worker_kills(3 if short else 20, 8 if short else 48, rng=rng)
+    rows += worker_kills(3 if short else 20, 8 if short else 80, rng=rng)
     rows += mail_kills(3 if short else 20, 3 if short else 20, 5, 10 if short else 40, rng=rng)
     rows += redis_down(10 if short else 50)
     rows += postgres_restart()

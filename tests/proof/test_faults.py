@@ -25,7 +25,7 @@ def by_figure(rows):
 
 
 def test_a_worker_killed_while_processing_files_loses_and_repeats_nothing(evidence):
-    rows = by_figure(faults.worker_kills(3, 6, rng=random.Random(1)))
+    rows = by_figure(faults.worker_kills(3, 8, rng=random.Random(1)))
     assert rows["SIGKILLs"] == 3
     assert rows["files lost"] == rows["files processed twice"] == 0
 
