@@ -259,7 +259,8 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
         ),
         figure(
             SUITE,
-            f"{label}: ciphertext objects without a row (key never stored: unreadable)",
+            f"{label}: ciphertext left without a row ({sum(o.endswith('.part') for o in orphans)}"
+            " of them partial writes; the key was never stored: unreadable)",
             len(orphans),
             "measured",
             True,
