@@ -1,6 +1,7 @@
 """`make proof`: the security promises of SECURITY.md as figures, measured on a real stack.
 
-Each suite (`proof.idor`, `proof.canaries`, `proof.fuzz`, `proof.drill`) has a
+Each suite (`proof.idor`, `proof.canaries`, `proof.fuzz`, `proof.drill`, `proof.load`,
+`proof.faults`, `proof.backlog`) has a
 `run(*, short: bool) -> list[dict]` returning rows
 {suite, figure, value, expected, held}. `python -m proof` runs them at full size
 against throwaway PostgreSQL and Redis and writes var/proof.json and the README's

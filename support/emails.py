@@ -1,7 +1,7 @@
 """Emails to staff. Families' notices come with the intake issue."""
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -11,7 +11,20 @@ from vault import keys
 from .http import absolute_url
 from .members import invitation_token_context
 from .models import Invitation
-from .outbox import outbox_task
+from .outbox import current_outbox_id, outbox_task
+
+
+def send_mail(subject: str, body: str, from_email: str, recipients: list[str]) -> None:
+    """Send one plain-text mail; from an outbox task, its Message-ID is the row's.
+
+    A worker killed after the mail server accepted the message but before the row
+    was marked done sends it again on redelivery: with the same Message-ID the
+    recipient's server and client show it once (support/outbox.py).
+    """
+    headers = {}
+    if outbox_id := current_outbox_id.get():
+        headers["Message-ID"] = f"<outbox-{outbox_id}@amparo.invalid>"
+    EmailMessage(subject, body, from_email, recipients, headers=headers).send()
 
 
 @outbox_task("support.send_invitation_email")

@@ -10,6 +10,7 @@ transaction and skips rows already done or leased.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import re
@@ -28,6 +29,15 @@ log = logging.getLogger(__name__)
 
 # Broker messages carry ids and codes only: never names, text, URLs or keys.
 _SAFE_STR = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+# The outbox row whose task is running in this context. A task whose side effect
+# cannot be taken back (a mail) names it after the row, so that the redelivery after
+# a worker died between the effect and the row marked done repeats it recognisably
+# (the same Message-ID, which mail clients and servers collapse), never as a second,
+# different message.
+current_outbox_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "outbox_id", default=None
+)
 
 
 def _check_kwargs(kwargs: dict) -> dict:
@@ -125,11 +135,14 @@ def outbox_task(name: str, **task_options):
                 return fn(**kwargs)
             if not _claim(outbox_id):
                 return None  # done already, or another worker holds the lease
+            token = current_outbox_id.set(outbox_id)
             try:
                 result = fn(**kwargs)
             except BaseException:
                 OutboxMessage.objects.filter(uuid=outbox_id).update(leased_until=None)
                 raise
+            finally:
+                current_outbox_id.reset(token)
             OutboxMessage.objects.filter(uuid=outbox_id).update(
                 done_at=timezone.now(), leased_until=None
             )

@@ -234,3 +234,22 @@ def test_a_worker_entry_point_refuses_to_run_inside_a_transaction():
 @outbox_task("tests.fail")
 def always_fails() -> None:
     raise ZeroDivisionError
+
+
+def test_a_mail_sent_again_after_a_worker_died_carries_the_same_message_id(settings, org_admin):
+    from django.core import mail
+
+    from support.emails import send_invitation_email
+    from support.members import invite_member
+    from support.models import Role
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    invitation = invite_member(actor=org_admin, email="nueva@example.org", role=Role.CASEWORKER)
+    row = OutboxMessage.objects.get(task="support.send_invitation_email")
+    send_invitation_email(outbox_id=str(row.uuid), invitation=str(invitation.uuid))
+    # The worker died after the mail server's 250, before the row was marked done.
+    OutboxMessage.objects.filter(pk=row.pk).update(done_at=None, leased_until=None)
+    send_invitation_email(outbox_id=str(row.uuid), invitation=str(invitation.uuid))
+    first, second = (m.message() for m in mail.outbox)
+    assert first["Message-ID"] == second["Message-ID"] == f"<outbox-{row.uuid}@amparo.invalid>"
+    assert first["To"] == "nueva@example.org"
