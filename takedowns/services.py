@@ -26,7 +26,8 @@ from datetime import datetime, timedelta
 
 from django.db import connection as db_connection
 from django.db import connections, transaction
-from django.db.models import F, Q
+from django.db.models import Case as SqlCase
+from django.db.models import F, Q, Value, When
 from django.utils import timezone
 
 from support import outbox
@@ -621,8 +622,14 @@ BATCH_FIELDS = (
 )
 
 
-def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
+def deliver_queued_email(*, limit: int = BATCH_SIZE, first: str | None = None) -> dict:
     """Deliver queued email notices in one batch: what a worker does when many wait.
+
+    `first`: the notice of the task running the batch, sent first if it is a queued
+    email; `done["first"]` (there only with `first`) then says what became of it
+    ("sent", "retry", "failed"), and is None when the batch did not take it (another
+    channel or state, another worker's, consent withdrawn): the task then delivers
+    it the single way.
 
     The same protocol as `deliver`, with the database work shared: one transaction
     claims them all (`sending`, committed before anything leaves), one SMTP session
@@ -642,7 +649,9 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
             # per notice cost more than the SMTP exchange.
             .only(*BATCH_FIELDS)
             .filter(state=N.QUEUED, channel=Channel.EMAIL)
-            .order_by("queued_at", "id")[:limit]
+            .order_by(
+                SqlCase(When(uuid=first, then=Value(0)), default=Value(1)), "queued_at", "id"
+            )[:limit]
         )
         consent = {}
         for notice in claimed:
@@ -670,6 +679,8 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
     for notice in withheld:
         deliver(str(notice.uuid))  # the single path withdraws it, with its events
     done = {"sent": 0, "retry": 0, "failed": 0, "withdrawn": len(withheld)}
+    if first is not None:
+        done["first"] = None
     if not claimed:
         return done
     transport, accepted, failures = EmailTransport(), [], []
@@ -697,18 +708,27 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
         finally:
             close_connection(connection)
             notes.close()  # every note written before the notices are recorded sent
-    done["sent"] = _record_sent_many(accepted)
+    recorded = _record_sent_many(accepted)
+    done["sent"] = len(recorded)
+    first_pk = next((n.pk for n in claimed if str(n.uuid) == str(first)), None)
+    if first_pk is not None and first_pk in recorded:
+        done["first"] = "sent"
     for notice, error in failures:
         outcome = _failed(notice, error, None)
         if outcome == "failed":
             _finish_outbox_of([notice])
         done[outcome] += 1
+        if notice.pk == first_pk:
+            done["first"] = outcome
+    if first_pk is not None and done["first"] is None:
+        done["first"] = "lost-claim"  # taken over by another worker meanwhile
     return done
 
 
-def _record_sent_many(notices: list[Notice]) -> int:
+def _record_sent_many(notices: list[Notice]) -> set[int]:
+    """Record these notices sent; returns the pks recorded (those still ours)."""
     if not notices:
-        return 0
+        return set()
     now = timezone.now()
     with transaction.atomic():
         # Lock the rows and learn which are still ours; the notices themselves (with
@@ -749,7 +769,7 @@ def _record_sent_many(notices: list[Notice]) -> int:
             actor=audit.Actor.system("takedowns"),
         )
         _finish_outbox_of(ours)
-    return len(ours)
+    return still
 
 
 # Outbox rows this process closed in a committed batch. A closed row never reopens

@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from support.models import OutboxMessage
 from takedowns import services
 from takedowns.channels import DeliveryError, EmailTransport
-from takedowns.models import Basis, Notice, NoticeState
+from takedowns.models import Basis, Notice, NoticeState, Route
 from takedowns.tasks import deliver_notice
 from tests.takedowns.helpers import ensure_registry_seed, location_on, route
-from tests.takedowns.test_dispatch import smtp, website_notice  # noqa: F401 - a fixture
+from tests.takedowns.test_dispatch import fake_api, smtp, website_notice  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +171,36 @@ def test_the_tasks_of_rows_a_batch_closed_finish_without_a_query_here_and_with_o
         )
     assert len(queries) == 1
     assert len(smtp.messages) == 3
+
+
+def _row(notice):
+    return OutboxMessage.objects.get(
+        task="takedowns.deliver_notice", kwargs__notice=str(notice.uuid)
+    )
+
+
+def test_the_tasks_own_email_goes_first_in_the_batch_it_runs(case, facts, coordinator, smtp):  # noqa: F811
+    notices = _queue(case, coordinator, 3)
+    last = notices[-1]
+    assert deliver_notice.run(notice=str(last.uuid), outbox_id=str(_row(last).uuid)) == "sent"
+    ids = [message_from_bytes(raw)["Message-ID"] for _rcpt, raw in smtp.messages]
+    assert ids[0] == last.message_id and sorted(ids) == sorted(n.message_id for n in notices)
+    for notice in notices:
+        notice.refresh_from_db()
+        assert notice.state == NoticeState.SENT and _row(notice).done_at is not None
+    assert deliver_notice.run(notice=str(last.uuid), outbox_id=str(_row(last).uuid)) == "done"
+
+
+def test_a_task_for_an_api_notice_still_delivers_it_the_single_way(
+    case,
+    facts,
+    coordinator,
+    fake_api,  # noqa: F811
+):
+    api_route = route("website", Basis.DSA)
+    Route.objects.filter(pk=api_route.pk).update(channel="api", api_adapter="json_report")
+    [notice] = _queue(case, coordinator, 1)
+    assert deliver_notice.run(notice=str(notice.uuid), outbox_id=str(_row(notice).uuid)) == "sent"
+    notice.refresh_from_db()
+    assert notice.state == NoticeState.SENT and _row(notice).done_at is not None
+    assert [key for key, _body in fake_api.requests] == [notice.delivery_key]
