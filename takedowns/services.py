@@ -18,12 +18,16 @@ lets the recipient, and us, recognise the copy). `deliver` states the guarantee.
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from django.db import connection as db_connection
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connections, transaction
+from django.db.models import Case as SqlCase
+from django.db.models import F, Q, Value, When
 from django.utils import timezone
 
 from support import outbox
@@ -610,16 +614,28 @@ def _record_sent(notice: Notice, outbox_id: str | None) -> str:
 
 
 BATCH_SIZE = 200
+BATCH_FIELDS = (
+    *("uuid", "state", "attempts", "channel", "recipient", "delivery_key"),
+    *("subject_sealed", "body_sealed", "case", "organisation", "route"),
+    *("route__deadline_hours", "case__uuid", "organisation__uuid"),
+    *("organisation__takedown_settings__inbox_email",),
+)
 
 
-def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
+def deliver_queued_email(*, limit: int = BATCH_SIZE, first: str | None = None) -> dict:
     """Deliver queued email notices in one batch: what a worker does when many wait.
+
+    `first`: the notice of the task running the batch, sent first if it is a queued
+    email; `done["first"]` (there only with `first`) then says what became of it
+    ("sent", "retry", "failed"), and is None when the batch did not take it (another
+    channel or state, another worker's, consent withdrawn): the task then delivers
+    it the single way.
 
     The same protocol as `deliver`, with the database work shared: one transaction
     claims them all (`sending`, committed before anything leaves), one SMTP session
-    sends them, each "accepted" is written the moment its 250 comes (one short UPDATE,
-    so the guarantee is the same), and one transaction records them sent with their
-    log and audit events and closes their outbox rows. A notice that fails goes the
+    sends them, each "accepted" is written as its 250 comes (by `AcceptanceNotes`,
+    while the next message goes out: the guarantee is the same), and one transaction
+    records them sent with their log and audit events and closes their outbox rows. A notice that fails goes the
     single-notice way (`_failed`): back to the queue, or rejected if permanent.
     """
     from .channels import EmailTransport, close_connection, open_connection
@@ -628,9 +644,14 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
     with transaction.atomic():
         claimed = list(
             Notice.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("route", "case", "organisation__takedown_settings", "platform")
+            .select_related("route", "case", "organisation__takedown_settings")
+            # Only what sending and recording need: loading whole rows of four models
+            # per notice cost more than the SMTP exchange.
+            .only(*BATCH_FIELDS)
             .filter(state=N.QUEUED, channel=Channel.EMAIL)
-            .order_by("queued_at", "id")[:limit]
+            .order_by(
+                SqlCase(When(uuid=first, then=Value(0)), default=Value(1)), "queued_at", "id"
+            )[:limit]
         )
         consent = {}
         for notice in claimed:
@@ -658,6 +679,8 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
     for notice in withheld:
         deliver(str(notice.uuid))  # the single path withdraws it, with its events
     done = {"sent": 0, "retry": 0, "failed": 0, "withdrawn": len(withheld)}
+    if first is not None:
+        done["first"] = None
     if not claimed:
         return done
     transport, accepted, failures = EmailTransport(), [], []
@@ -666,13 +689,7 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
     except DeliveryError as error:
         connection, failures = None, [(n, error) for n in claimed]
     if connection is not None:
-        # The "accepted" notes are written with asynchronous commit: visible to every
-        # other session at once, so a worker that dies keeps them, without waiting
-        # for a disk flush per message. Only a crash of the database server itself
-        # could lose the last few, and then those notices are resent with the same
-        # Message-ID: the guarantee above, not a new risk. Reset in `finally`.
-        with db_connection.cursor() as cursor:
-            cursor.execute("SET synchronous_commit TO OFF")
+        notes = AcceptanceNotes()
         try:
             for notice in claimed:
                 try:
@@ -683,36 +700,45 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE) -> dict[str, int]:
                         close_connection(connection)
                         connection = open_connection()
                     continue
-                Notice.objects.filter(
-                    pk=notice.pk, state=N.SENDING, attempts=notice.attempts
-                ).update(accepted_at=timezone.now())
+                notes.note(notice)
                 accepted.append(notice)
         except DeliveryError as error:  # could not reconnect: the rest wait for a retry
             sent_or_failed = {n.pk for n in accepted} | {n.pk for n, _e in failures}
             failures += [(n, error) for n in claimed if n.pk not in sent_or_failed]
         finally:
             close_connection(connection)
-            with db_connection.cursor() as cursor:
-                cursor.execute("RESET synchronous_commit")
-    done["sent"] = _record_sent_many(accepted)
+            notes.close()  # every note written before the notices are recorded sent
+    recorded = _record_sent_many(accepted)
+    done["sent"] = len(recorded)
+    first_pk = next((n.pk for n in claimed if str(n.uuid) == str(first)), None)
+    if first_pk is not None and first_pk in recorded:
+        done["first"] = "sent"
     for notice, error in failures:
         outcome = _failed(notice, error, None)
         if outcome == "failed":
             _finish_outbox_of([notice])
         done[outcome] += 1
+        if notice.pk == first_pk:
+            done["first"] = outcome
+    if first_pk is not None and done["first"] is None:
+        done["first"] = "lost-claim"  # taken over by another worker meanwhile
     return done
 
 
-def _record_sent_many(notices: list[Notice]) -> int:
+def _record_sent_many(notices: list[Notice]) -> set[int]:
+    """Record these notices sent; returns the pks recorded (those still ours)."""
     if not notices:
-        return 0
+        return set()
     now = timezone.now()
     with transaction.atomic():
-        ours = list(
+        # Lock the rows and learn which are still ours; the notices themselves (with
+        # their route, case and organisation) were loaded by the claim.
+        still = set(
             Notice.objects.select_for_update(of=("self",))
-            .select_related("route", "case", "organisation")
             .filter(pk__in=[n.pk for n in notices], state=N.SENDING)
+            .values_list("pk", flat=True)
         )
+        ours = [n for n in notices if n.pk in still]
         by_hours: dict[int | None, list[int]] = {}
         for notice in ours:
             by_hours.setdefault(notice.route.deadline_hours, []).append(notice.pk)
@@ -743,19 +769,131 @@ def _record_sent_many(notices: list[Notice]) -> int:
             actor=audit.Actor.system("takedowns"),
         )
         _finish_outbox_of(ours)
-    return len(ours)
+    return still
+
+
+# Outbox rows this process closed in a committed batch. A closed row never reopens
+# (a resend gets a new row), so the tasks of those rows, which Celery still delivers,
+# finish without a query when they reach this process; elsewhere one SELECT does it.
+_CLOSED_HERE: OrderedDict[str, None] = OrderedDict()
+_CLOSED_HERE_MAX = 20_000
+
+
+def _remember_closed(outbox_ids: list[str]) -> None:
+    for outbox_id in outbox_ids:
+        _CLOSED_HERE[outbox_id] = None
+    while len(_CLOSED_HERE) > _CLOSED_HERE_MAX:
+        _CLOSED_HERE.popitem(last=False)
 
 
 def outbox_row_done(outbox_id: str) -> bool:
-    return OutboxMessage.objects.filter(uuid=outbox_id).exclude(done_at=None).exists()
+    if str(outbox_id) in _CLOSED_HERE:
+        return True
+    table = OutboxMessage._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table} WHERE uuid = %s AND done_at IS NOT NULL",  # noqa: S608
+            [str(outbox_id)],
+        )
+        return cursor.fetchone() is not None
 
 
 def _finish_outbox_of(notices: list[Notice]) -> None:
-    OutboxMessage.objects.filter(
-        task="takedowns.deliver_notice",
-        kwargs__notice__in=[str(n.uuid) for n in notices],
-        done_at=None,
-    ).update(done_at=timezone.now())
+    """Close the open outbox rows of these notices, in one statement."""
+    if not notices:
+        return
+    table = OutboxMessage._meta.db_table
+    with db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET done_at = %s WHERE task = %s AND done_at IS NULL"  # noqa: S608
+            " AND kwargs->>'notice' = ANY(%s) RETURNING uuid",
+            [timezone.now(), "takedowns.deliver_notice", [str(n.uuid) for n in notices]],
+        )
+        closed = [str(row[0]) for row in cursor.fetchall()]
+    transaction.on_commit(lambda: _remember_closed(closed))
+
+
+class AcceptanceNotes:
+    """Writes each notice's "accepted" (`accepted_at`) the moment its 250 comes,
+    on a connection of its own, while the next message goes out.
+
+    The note is what keeps a notice whose worker dies from being sent again. Written
+    inline it cost a database round trip per message, as much as the SMTP exchange.
+    Here a thread writes it: the sender hands over the notice and goes on; the thread
+    writes every note handed over since its last write in one UPDATE. The window in
+    which a dying worker leaves a notice's outcome unknown is so still about one
+    round trip after the 250 (the notes waiting for the thread's current write), and
+    a notice in it is resent with the same Message-ID: the guarantee of `deliver`.
+
+    Asynchronous commit: a note is visible to every other session at once, so a
+    worker that dies keeps it; only a crash of the database server itself could lose
+    the last few, and those notices are resent with the same Message-ID too.
+
+    Inside a transaction (a caller's atomic block: the tests' own) another connection
+    could not see the claimed rows, so the notes are written inline there.
+    """
+
+    def __init__(self):
+        self.inline = db_connection.in_atomic_block
+        self.error: BaseException | None = None
+        if self.inline:
+            with db_connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO OFF")
+            return
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="acceptance-notes", daemon=True)
+        self.thread.start()
+
+    def note(self, notice: Notice) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.inline:
+            self._write(db_connection, [(notice.pk, notice.attempts)])
+        else:
+            self.queue.put((notice.pk, notice.attempts))
+
+    def close(self) -> None:
+        if self.inline:
+            with db_connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+            return
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        own = connections["default"]  # this thread's own connection (autocommit)
+        try:
+            with own.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO OFF")
+            done = False
+            while not done:
+                batch = [self.queue.get()]
+                while True:  # everything handed over meanwhile goes in the same UPDATE
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                done = None in batch
+                batch = [item for item in batch if item is not None]
+                if batch:
+                    self._write(own, batch)
+        except BaseException as error:  # handed to the sender, raised there
+            self.error = error
+        finally:
+            own.close()
+
+    @staticmethod
+    def _write(conn, items: list[tuple[int, int]]) -> None:
+        table = Notice._meta.db_table
+        with conn.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS n SET accepted_at = %s"  # noqa: S608
+                " FROM unnest(%s::bigint[], %s::integer[]) AS t(id, attempts)"
+                " WHERE n.id = t.id AND n.attempts = t.attempts AND n.state = %s",
+                [timezone.now(), [i for i, _a in items], [a for _i, a in items], N.SENDING],
+            )
 
 
 def resolve_stuck_sends(*, now=None) -> int:

@@ -18,10 +18,11 @@ def deliver_notice(*, notice: str, outbox_id: str | None = None) -> str:
     """
     if outbox_id and services.outbox_row_done(outbox_id):
         return "done"  # a batch delivered it (or an earlier run): one query, nothing else
-    outcome = services.deliver(notice, outbox_id=outbox_id)
-    # Others waiting behind it go in one batch (one SMTP session, shared writes);
-    # their own tasks then find them sent and only close their outbox rows.
-    services.deliver_queued_email()
+    # Its notice, if a queued email, goes first in a batch with the others waiting
+    # (one SMTP session, shared writes); their own tasks then find their rows done.
+    outcome = services.deliver_queued_email(first=notice)["first"]
+    if outcome is None:  # not the batch's to send (API, sending, another worker's…)
+        outcome = services.deliver(notice, outbox_id=outbox_id)
     return outcome
 
 
