@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import audit, crypto, fingerprints, images, keys, storage
+from . import audit, crypto, fields, fingerprints, images, keys, storage
 from .audit import Actor
 from .models import Blob, RecipientKey
 
@@ -552,7 +552,8 @@ def _image_bytes(blob: Blob, *, actor: Actor) -> bytes:
 def rotate_keys(
     *, batch_size: int = 500, after_batch: Callable[[int], None] | None = None
 ) -> dict[str, int]:
-    """Re-wrap every DEK (and re-encrypt blob filenames and metadata) under the newest KEK.
+    """Re-wrap every DEK and field key (and re-encrypt blob filenames and metadata) under
+    the newest KEK.
 
     Each batch of rows is one transaction: a rotation killed at any point loses
     nothing (a row is either entirely on its old key or entirely on the new one)
@@ -601,6 +602,11 @@ def rotate_keys(
         done += len(rows)
         if after_batch is not None:
             after_batch(done)
+    # Field values: every owner's field key re-wrapped (values untouched), and any
+    # value still in the former KEK-derived format rewritten under its owner's key,
+    # so that afterwards no encrypted field depends on an older KEK.
+    fields.rewrap_field_keys(batch_size=batch_size)
+    fields.reencrypt_legacy_values(batch_size=batch_size)
     return key_version_counts()
 
 
