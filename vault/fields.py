@@ -288,9 +288,9 @@ def decrypt_value(obj, stored: str, *, context: str) -> str:
     except ValueError as exc:
         raise crypto.IntegrityError("malformed encrypted value") from exc
     owner_model, pk, owner = _owner_of(obj)
-    if owner is not None:
-        if owner.field_key_wrapped is None:
-            raise crypto.IntegrityError("field-key")
+    # An owner instance loaded before its key was created (by a dependent row, through
+    # another instance) has none in memory: then the key is read by id, as below.
+    if owner is not None and owner.field_key_wrapped is not None:
         key = _unwrap(owner_model, pk, owner.field_kek_version, owner.field_key_wrapped, owner.uuid)
         return crypto.decrypt_field(key, token, context=context).decode()
     entry = _cache_get((owner_model._meta.db_table, pk))

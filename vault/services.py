@@ -549,6 +549,17 @@ def _image_bytes(blob: Blob, *, actor: Actor) -> bytes:
         return buffer.getvalue()
 
 
+# Steps other apps add to rotation (support: invitation tokens, TOTP secrets; police:
+# export passphrases): each re-encrypts its own version-derived values under the
+# current KEK and returns how many it rewrote. Registered from AppConfig.ready(), so
+# the vault never imports the apps above it.
+_ROTATION_STEPS: dict[str, Callable[[], int]] = {}
+
+
+def register_rotation_step(name: str, step: Callable[[], int]) -> None:
+    _ROTATION_STEPS[name] = step
+
+
 def rotate_keys(
     *, batch_size: int = 500, after_batch: Callable[[int], None] | None = None
 ) -> dict[str, int]:
@@ -607,6 +618,8 @@ def rotate_keys(
     # so that afterwards no encrypted field depends on an older KEK.
     fields.rewrap_field_keys(batch_size=batch_size)
     fields.reencrypt_legacy_values(batch_size=batch_size)
+    for step in _ROTATION_STEPS.values():
+        step()
     return key_version_counts()
 
 

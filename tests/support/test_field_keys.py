@@ -185,3 +185,60 @@ def test_the_unwrapped_key_cache_is_bounded(org_x, monkeypatch):
     for _ in range(5):
         assert fresh(make_case(org_x, **REPORT)).narrative == REPORT["narrative"]
     assert len(fields._cache) <= 3
+
+
+def test_a_value_added_through_another_instance_reads_from_a_keyless_stale_one(org_x):
+    case = make_case(org_x)
+    Case.objects.filter(pk=case.pk).update(field_key_wrapped=None, field_kek_version=None)
+    stale = fresh(case)  # loaded while the case had no key
+    other = fresh(case)
+    location = Location(case=other, kind=Location.Kind.URL, index="x")
+    location.value = "https://example.com/z"  # creates the case's key
+    location.save()
+    fields.clear_field_key_cache()
+    assert stale.field_key_wrapped is None
+    assert stale.locations.get().value == "https://example.com/z"
+    stale.save()  # a whole save must not write the NULL key back
+    assert fresh(case).field_key_wrapped is not None
+    assert fresh(location).value == "https://example.com/z"
+
+
+def test_rotate_keys_reports_field_keys_per_version(org_x, add_kek):
+    import io
+
+    from django.core.management import call_command
+
+    make_case(org_x, **REPORT)
+    new = add_kek()
+    output = io.StringIO()
+    call_command("rotate_keys", stdout=output)
+    text = output.getvalue()
+    assert "field keys per key:" in text and f"v{new}:" in text
+    assert f"every readable blob and field key is on KEK version {new}" in text
+
+
+def test_rotation_rewrites_invitation_tokens_and_totp_secrets(org_admin, org_x, add_kek, settings):
+    from allauth.mfa.models import Authenticator
+
+    from support import adapters, members
+    from support.members import invitation_token_context
+
+    invitation = members.invite_member(
+        actor=org_admin, email="nueva@example.org", role="caseworker"
+    )
+    token = keys.decrypt_text(
+        invitation.token_sealed, purpose="field", context=invitation_token_context(invitation)
+    )
+    totp = Authenticator.objects.get(user=org_admin.user, type=Authenticator.Type.TOTP)
+    secret = adapters.MFAAdapter().decrypt(totp.data["secret"])
+    new = add_kek()
+    services.rotate_keys()
+    retire_all_but(settings, new)
+    invitation.refresh_from_db()
+    totp.refresh_from_db()
+    assert invitation.token_sealed.startswith(f"v{new}$")
+    context = invitation_token_context(invitation)
+    assert keys.decrypt_text(invitation.token_sealed, purpose="field", context=context) == token
+    assert totp.data["secret"].startswith(f"v{new}$")
+    assert adapters.MFAAdapter().decrypt(totp.data["secret"]) == secret
+    assert members.reencrypt_invitation_tokens() == adapters.reencrypt_mfa_secrets() == 0
