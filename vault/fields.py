@@ -95,7 +95,9 @@ class FieldKeyOwner(models.Model):
 # measured ~18 µs on this shared 2-core machine, against ~7 µs to decrypt a 200-byte
 # value (and ~10 µs for the per-value key derivation the former format paid) — but a
 # queue page decrypts fields of 50 owners, and a dependent row (a label, a location)
-# read without its case would otherwise fetch the case's row to find the key. So unwrapped keys
+# read without its case would otherwise fetch the case's row to find the key.
+# Measured here, 50 cases × 2 fields: 1.2 ms with a cold cache, 0.6 ms warm, against
+# 0.8 ms for the former format (one key derivation per value). So unwrapped keys
 # are kept per process in a bounded LRU keyed by (owner table, pk), together with
 # the wrapped bytes they came from: when the owner row is at hand its wrapped key
 # is compared, and a stale entry (a key re-created elsewhere) is replaced; a value
