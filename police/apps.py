@@ -29,4 +29,10 @@ class PoliceConfig(AppConfig):
         )
         extensions.register_event_words(selectors.EVENT_WORDS)
         extensions.register_case_destroyer(Export, exports.destroy_case_exports)
+        # Waiting exports' passphrases are under a version-derived key: rotation rewrites them.
+        from vault.services import register_rotation_step
+
+        from . import services
+
+        register_rotation_step("police.export_passphrases", services.reencrypt_export_passphrases)
         demo_seeded.connect(demo.seed_police_demo, dispatch_uid="police-demo")

@@ -13,10 +13,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import EncryptedText
+from vault.fields import EncryptedText, FieldKeyOwner
 
 
-class PoliceUnit(models.Model):
+class PoliceUnit(FieldKeyOwner):
     """A police unit a support group refers cases to (e.g. a UCIC or an EMUME).
 
     Its X25519 public key is a vault `RecipientKey`: sealed originals are encrypted

@@ -209,6 +209,21 @@ def passphrase_context(export: Export) -> str:
     return f"police_export|passphrase|{export.uuid}"
 
 
+def reencrypt_export_passphrases() -> int:
+    """Rotation step: waiting exports' passphrases re-encrypted under the current KEK."""
+    done = 0
+    with transaction.atomic():
+        for export in Export.objects.select_for_update().exclude(passphrase_sealed=""):
+            new = keys.reencrypt_text(
+                export.passphrase_sealed, purpose="field", context=passphrase_context(export)
+            )
+            if new is not None:
+                export.passphrase_sealed = new
+                export.save(update_fields=["passphrase_sealed"])
+                done += 1
+    return done
+
+
 @dataclass(frozen=True)
 class StartedExport:
     """The export row and the two secrets shown once to the liaison, then forgotten."""

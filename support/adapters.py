@@ -57,3 +57,26 @@ class MFAAdapter(DefaultMFAAdapter):
 
     def decrypt(self, encrypted_text: str) -> str:
         return keys.decrypt_text(encrypted_text, purpose="mfa", context=self._context)
+
+
+def reencrypt_mfa_secrets() -> int:
+    """Rotation step: TOTP secrets and recovery-code seeds re-encrypted under the current KEK."""
+    from allauth.mfa.models import Authenticator
+    from django.db import transaction
+
+    context = MFAAdapter._context
+    done = 0
+    with transaction.atomic():
+        for authenticator in Authenticator.objects.select_for_update():
+            data = dict(authenticator.data)
+            changed = False
+            for name in ("secret", "seed"):
+                if isinstance(data.get(name), str):
+                    new = keys.reencrypt_text(data[name], purpose="mfa", context=context)
+                    if new is not None:
+                        data[name], changed = new, True
+            if changed:
+                authenticator.data = data
+                authenticator.save(update_fields=["data"])
+                done += 1
+    return done

@@ -9,7 +9,13 @@ class SupportConfig(AppConfig):
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
-        from . import checks  # noqa: F401  (registers the deployment checks)
+        from vault.services import register_rotation_step
+
+        from . import (
+            adapters,
+            checks,  # noqa: F401  (registers the deployment checks)
+            members,
+        )
         from .models import Case
         from .selectors import case_figures_changed
 
@@ -24,3 +30,6 @@ class SupportConfig(AppConfig):
         # nothing else holds this function, and a weak reference would let it vanish.
         post_save.connect(changed, sender=Case, weak=False, dispatch_uid="case-figures-save")
         post_delete.connect(changed, sender=Case, weak=False, dispatch_uid="case-figures-delete")
+        # Values under a version-derived key that rotation must rewrite (docs/production.md).
+        register_rotation_step("support.invitation_tokens", members.reencrypt_invitation_tokens)
+        register_rotation_step("support.mfa_secrets", adapters.reencrypt_mfa_secrets)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from vault import audit, crypto
 from vault import services as vault_services
-from vault.fields import EncryptedText
+from vault.fields import EncryptedText, forget_field_key
 
 from . import events, extensions, outbox
 from .events import ServiceError, lock_live_case
@@ -385,6 +385,12 @@ def destroy_case_content(case: Case) -> None:
     case.categories = []
     case.destroyed_at = timezone.now()
     case.save()
+    # The case's field key goes too (vault.fields): whatever copy of a value of this
+    # case survives — an old backup's rows — needs it, and once the KEK that wrapped
+    # it in that backup is retired, it exists nowhere.
+    Case._base_manager.filter(pk=case.pk).update(field_key_wrapped=None, field_kek_version=None)
+    case.field_key_wrapped = case.field_kek_version = None
+    forget_field_key(case)
 
 
 @transaction.atomic

@@ -52,6 +52,23 @@ def invitation_token_context(invitation: Invitation) -> str:
     return f"support_invitation|token_sealed|{invitation.uuid}"
 
 
+def reencrypt_invitation_tokens() -> int:
+    """Rotation step: pending invitations' tokens re-encrypted under the current KEK."""
+    done = 0
+    with transaction.atomic():
+        for invitation in Invitation.objects.select_for_update().exclude(token_sealed=""):
+            new = keys.reencrypt_text(
+                invitation.token_sealed,
+                purpose="field",
+                context=invitation_token_context(invitation),
+            )
+            if new is not None:
+                invitation.token_sealed = new
+                invitation.save(update_fields=["token_sealed"])
+                done += 1
+    return done
+
+
 @transaction.atomic
 def invite_member(*, actor: Membership, email: str, role: str, origin: str = "") -> Invitation:
     """Create an invitation and promise its email in the same transaction."""

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import EncryptedText
+from vault.fields import EncryptedText, FieldKeyOwner
 
 
 class Organisation(models.Model):
@@ -129,7 +129,7 @@ class OutboxMessage(models.Model):
 # stored only through vault.fields.EncryptedText; columns ending in `_sealed` hold ciphertext.
 
 
-class Incident(models.Model):
+class Incident(FieldKeyOwner):
     """One event that touched many families (a school, a group chat, a month)."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -186,7 +186,7 @@ class ContactPreference(models.TextChoices):
 LIVE = models.Q(destroyed_at=None)
 
 
-class Case(models.Model):
+class Case(FieldKeyOwner):
     """One family's report and everything that follows from it."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -387,7 +387,7 @@ class Message(models.Model):
         return f"message {self.uuid}"
 
 
-class ReportDraft(models.Model):
+class ReportDraft(FieldKeyOwner):
     """A report in progress, so a family can stop and resume. Answers are encrypted."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

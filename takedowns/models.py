@@ -505,6 +505,9 @@ class NoticeEvent(models.Model):
         NOTE = "note", _("Note")
         REMINDER = "reminder", _("Reminder")
 
+    # Its text is encrypted under the notice's case's field key (vault.fields).
+    field_key_owner = "notice.case"
+
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)

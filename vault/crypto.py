@@ -309,6 +309,40 @@ def rewrap_dek(
     return wrap_dek(provider, dek, blob_id=blob_id)
 
 
+_FIELD_KEY_AAD = b"amparo/field-key/v1|"
+
+
+def wrap_field_key(provider: KeyProvider, key: bytes, *, owner: str) -> tuple[int, bytes]:
+    """Wrap one owner's field data key (a case's, a draft's…) under the current KEK.
+
+    Threat: a field key that only the KEK ring can derive (the former design) cannot
+    be destroyed for one case, and cannot outlive the retirement of the KEK it was
+    derived from. Choice: a random per-owner key wrapped exactly like a blob's DEK
+    (AES-256-GCM under the ``"file-wrap"`` purpose key, random nonce), with its own
+    associated data ``b"amparo/field-key/v1|" + owner`` (``owner`` is
+    ``"table|row-uuid"``): a wrapped field key moved onto another row, or passed off
+    as a blob's DEK, fails to unwrap. Output: (KEK version, 60 bytes).
+    """
+    _check_key(key, "field key")
+    version = provider.current_version
+    nonce = secrets.token_bytes(NONCE_SIZE)
+    aead = AESGCM(derive_key(provider, "file-wrap", version))
+    return version, nonce + aead.encrypt(nonce, bytes(key), _FIELD_KEY_AAD + owner.encode())
+
+
+def unwrap_field_key(provider: KeyProvider, version: int, wrapped: bytes, *, owner: str) -> bytes:
+    """Unwrap a key made by :func:`wrap_field_key`; IntegrityError on any mismatch."""
+    if len(wrapped) != _WRAPPED_SIZE:
+        raise IntegrityError("field-key-wrap")
+    aead = AESGCM(derive_key(provider, "file-wrap", version))
+    try:
+        return aead.decrypt(
+            wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], _FIELD_KEY_AAD + owner.encode()
+        )
+    except InvalidTag:
+        raise IntegrityError("field-key-wrap") from None
+
+
 # ---------------------------------------------------------------------------
 # 3. Streaming AEAD for files ("AMPV1")
 # ---------------------------------------------------------------------------

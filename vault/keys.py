@@ -43,6 +43,20 @@ def decrypt_text(stored: str, *, purpose: str, context: str) -> str:
     return crypto.decrypt_field(purpose_key(purpose, version), raw, context=context).decode()
 
 
+def reencrypt_text(stored: str, *, purpose: str, context: str) -> str | None:
+    """`stored` re-encrypted under the current KEK version; None if it already is (or empty).
+
+    For the values that stay under a version-derived purpose key (blob filenames,
+    invitation tokens, export passphrases, TOTP secrets): rotation rewrites them with
+    this, so that no row still needs an older KEK once rotation has run.
+    """
+    if not stored or stored.startswith(f"v{keyring().current_version}$"):
+        return None
+    return encrypt_text(
+        decrypt_text(stored, purpose=purpose, context=context), purpose=purpose, context=context
+    )
+
+
 @functools.cache
 def signing_key() -> bytes:
     """The server's Ed25519 private key (AMPARO_SIGNING_KEY), raw 32 bytes."""

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import audit, crypto, fingerprints, images, keys, storage
+from . import audit, crypto, fields, fingerprints, images, keys, storage
 from .audit import Actor
 from .models import Blob, RecipientKey
 
@@ -549,10 +549,22 @@ def _image_bytes(blob: Blob, *, actor: Actor) -> bytes:
         return buffer.getvalue()
 
 
+# Steps other apps add to rotation (support: invitation tokens, TOTP secrets; police:
+# export passphrases): each re-encrypts its own version-derived values under the
+# current KEK and returns how many it rewrote. Registered from AppConfig.ready(), so
+# the vault never imports the apps above it.
+_ROTATION_STEPS: dict[str, Callable[[], int]] = {}
+
+
+def register_rotation_step(name: str, step: Callable[[], int]) -> None:
+    _ROTATION_STEPS[name] = step
+
+
 def rotate_keys(
     *, batch_size: int = 500, after_batch: Callable[[int], None] | None = None
 ) -> dict[str, int]:
-    """Re-wrap every DEK (and re-encrypt blob filenames and metadata) under the newest KEK.
+    """Re-wrap every DEK and field key (and re-encrypt blob filenames and metadata) under
+    the newest KEK.
 
     Each batch of rows is one transaction: a rotation killed at any point loses
     nothing (a row is either entirely on its old key or entirely on the new one)
@@ -601,6 +613,13 @@ def rotate_keys(
         done += len(rows)
         if after_batch is not None:
             after_batch(done)
+    # Field values: every owner's field key re-wrapped (values untouched), and any
+    # value still in the former KEK-derived format rewritten under its owner's key,
+    # so that afterwards no encrypted field depends on an older KEK.
+    fields.rewrap_field_keys(batch_size=batch_size)
+    fields.reencrypt_legacy_values(batch_size=batch_size)
+    for step in _ROTATION_STEPS.values():
+        step()
     return key_version_counts()
 
 

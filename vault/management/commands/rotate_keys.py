@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand
 
-from vault import keys, services
+from vault import fields, keys, services
 
 
 class Command(BaseCommand):
     help = (
-        "Re-wrap every blob's data key (and re-encrypt blob filenames and metadata) under "
-        "the newest key-encryption key, in batches. Safe to interrupt and run again: it "
+        "Re-wrap every blob's data key and every field key (cases, drafts, incidents, "
+        "police units), and re-encrypt blob filenames and metadata, under the newest "
+        "key-encryption key, in batches. Safe to interrupt and run again: it "
         "continues where it stopped. Reports blobs per key version at the end."
     )
 
@@ -24,12 +25,20 @@ class Command(BaseCommand):
         self.stdout.write("blobs per key:")
         for label, count in counts.items():
             self.stdout.write(f"  {label}: {count}")
+        field_counts = fields.field_key_version_counts()
+        self.stdout.write("field keys per key:")
+        for label, count in field_counts.items():
+            self.stdout.write(f"  {label}: {count}")
         stale = sum(
-            n for label, n in counts.items() if label.startswith("v") and label != f"v{current}"
+            n
+            for label, n in [*counts.items(), *field_counts.items()]
+            if label.startswith("v") and label != f"v{current}"
         )
         if stale:
-            self.stdout.write(self.style.WARNING(f"{stale} blobs still on older keys"))
+            self.stdout.write(
+                self.style.WARNING(f"{stale} blobs or field keys still on older keys")
+            )
         else:
             self.stdout.write(
-                self.style.SUCCESS(f"every readable blob is on KEK version {current}")
+                self.style.SUCCESS(f"every readable blob and field key is on KEK version {current}")
             )
