@@ -1,6 +1,6 @@
 """Takedown rows under their case's field key (vault/fields.py), including a notice's
 log, which reaches its case through the notice; and their migration from the former
-KEK-derived format (takedowns' 0005_field_keys)."""
+KEK-derived format (takedowns' 0007_field_keys)."""
 
 import importlib
 
@@ -32,7 +32,7 @@ def test_a_notice_and_its_log_migrate_to_the_case_field_key_and_go_with_the_case
     _old_way(notice, "body_sealed", "Solicitamos la retirada")
     _old_way(event, "text_sealed", "Respuesta antigua")
 
-    importlib.import_module("takedowns.migrations.0005_field_keys").reencrypt(None, None)
+    importlib.import_module("takedowns.migrations.0007_field_keys").reencrypt(None, None)
 
     fields.clear_field_key_cache()
     notice, event = Notice.objects.get(pk=notice.pk), NoticeEvent.objects.get(pk=event.pk)

@@ -14,7 +14,7 @@ def reencrypt(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("takedowns", "0004_status_checks"),
+        ("takedowns", "0006_registry_versions"),
         ("support", "0009_field_keys"),
     ]
 
