@@ -99,13 +99,13 @@ def _export_zip(case, coordinator, root: Path) -> float:
     """The export as the worker runs it: write_bundle straight into the AES-256 ZIP,
     whose own SHA-256 (audited) is computed as it is written."""
     from police.bundle import write_bundle
-    from police.exports import ZipTarget, _aes_zip, _HashingFile
+    from police.exports import ZipTarget, _aes_zip
 
     out = Path(tempfile.mkdtemp(prefix="export-zip-", dir=root))
     start = time.perf_counter()
     with (
-        open(out / "export.zip", "wb") as raw,
-        _aes_zip(_HashingFile(raw), "bench-passphrase") as archive,
+        open(out / "export.zip", "wb", buffering=0) as raw,
+        _aes_zip(raw, "bench-passphrase") as archive,
     ):
         target = ZipTarget(archive)
         write_bundle(case=case, target=target, purpose="bench", requested_by=coordinator)

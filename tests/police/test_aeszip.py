@@ -1,5 +1,6 @@
 """The fast WinZip AES-256 writer produces archives pyzipper's own decrypter reads."""
 
+import hashlib
 import io
 import os
 
@@ -48,3 +49,35 @@ def test_a_wrong_passphrase_and_a_flipped_byte_are_refused():
         archive.setpassword(b"right")
         with pytest.raises(pyzipper.BadZipFile):
             archive.read("E001")
+
+
+class _DiskFull(io.BytesIO):
+    def write(self, data):
+        if self.tell() + len(data) > 200_000:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_failing_disk_is_raised_in_the_writer_and_nothing_hangs():
+    pieces = [os.urandom(65536) for _ in range(16)]
+    archive = AESZipWriter(_DiskFull(), "pw")
+    info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+    info.compress_type = pyzipper.ZIP_STORED
+    sink = archive.open(info, "w")
+    # The writer thread fails at about the fourth batch; a later write (or the entry's
+    # close, which waits for its HMAC) raises it here.
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(20):
+            sink.write_batch(pieces)
+        sink.close()
+    with pytest.raises(OSError, match="No space"):
+        archive.close()  # the thread is stopped either way
+
+
+def test_the_size_and_sha256_describe_the_zip_as_written():
+    out = io.BytesIO()
+    with AESZipWriter(out, "pw") as archive:
+        archive.writestr(archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0)), b"x" * 5000)
+    data = out.getvalue()
+    assert archive.size == len(data)
+    assert archive.sha256 == hashlib.sha256(data).hexdigest()
