@@ -13,7 +13,7 @@ derivation and password check, and swaps only the two per-byte primitives:
 * HMAC-SHA1 over the ciphertext (first 10 bytes stored) from the standard library
   (OpenSSL), the same function pycryptodomex computes.
 
-The HMAC, the write and the ZIP's SHA-256 run on a writer thread (``_WriterThread``)
+The HMAC and the write run on a writer thread (``_WriterThread``)
 while the caller encrypts the next batch: OpenSSL and hashlib release the GIL on
 large buffers, so on two cores the steps overlap.
 
@@ -165,12 +165,11 @@ class _AE2WriteFile(_zipfile._ZipWriteFile):
 
 
 class _WriterThread:
-    """The archive's file, written — and hashed with SHA-256 — on a helper thread.
+    """The archive's file, written on a helper thread.
 
-    Per byte, a stored entry costs AES-CTR (the caller's thread) and HMAC-SHA1, the
-    ZIP's SHA-256 and the write (this one); on two cores they overlap, and with the
-    plaintext's SHA-256 and the vault's decryption on their own threads the stages
-    are near even. Ciphertext travels
+    Per byte, a stored entry costs AES-CTR (the caller's thread) and HMAC-SHA1 and the
+    write (this one); on two cores they overlap, and with the plaintext's SHA-256 and
+    the vault's decryption on their own threads the stages are near even. Ciphertext travels
     in a small pool of reused buffers (a fresh megabyte per write costs its page
     faults): a buffer goes back to the pool once written, and ``buffer()`` waits for
     one, so the writer is never more than ``_POOL`` buffers behind (flat memory).
@@ -180,20 +179,20 @@ class _WriterThread:
 
     It says it cannot seek, so zipfile writes each entry once, front to back (sizes
     in data descriptors after the data, as 7-Zip and every unzip read them) instead
-    of seeking back to patch headers — which would make the running hash wrong.
+    of seeking back to patch headers.
     """
 
     _POOL = 4
 
     def __init__(self, raw) -> None:
         self._raw = raw
-        self._sha = hashlib.sha256()
         self.size = 0
         self._free: queue.Queue = queue.Queue()
         for _ in range(self._POOL):
             self._free.put(np.empty(0, dtype=np.uint8))
         self._todo: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
+        self._finished = False
         self._thread = threading.Thread(target=self._run, name="zip-writer", daemon=True)
         self._thread.start()
 
@@ -207,7 +206,6 @@ class _WriterThread:
                 if self._error is None and data is not None:
                     if mac is not None:
                         mac.update(data)
-                    self._sha.update(data)
                     self._raw.write(data)
             except BaseException as exc:  # raised in the producer
                 self._error = exc
@@ -217,9 +215,15 @@ class _WriterThread:
                 if done is not None:
                     done.set()
 
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
     def _check(self) -> None:
         if self._error is not None:
             raise self._error
+        if self._finished:
+            raise ValueError("write to a finished ZIP writer")
 
     def buffer(self, size: int) -> np.ndarray:
         self._check()
@@ -228,8 +232,8 @@ class _WriterThread:
         return buffer if len(buffer) >= size else np.empty(size, dtype=np.uint8)
 
     def write_pooled(self, data: memoryview, buffer: np.ndarray, mac) -> None:
-        """Authenticate ``data`` with ``mac`` (the entry's HMAC-SHA1), hash and write
-        it, then return ``buffer`` to the pool."""
+        """Authenticate ``data`` with ``mac`` (the entry's HMAC-SHA1) and write it, then
+        return ``buffer`` to the pool."""
         self._check()
         self.size += len(data)
         self._todo.put((data, buffer, mac, None))
@@ -252,6 +256,10 @@ class _WriterThread:
 
     def drain(self) -> None:
         """Wait until everything handed over so far is written."""
+        if self._finished:
+            # Nothing is pending once finished (an entry left open and closed later by
+            # the garbage collector gets here): raise rather than wait for ever.
+            self._check()
         done = threading.Event()
         self._todo.put((None, None, None, done))
         done.wait()
@@ -262,19 +270,19 @@ class _WriterThread:
         self._raw.flush()
 
     def finish(self) -> None:
-        if self._thread.is_alive():
-            self._todo.put(None)
-            self._thread.join()
-        self._check()
-
-    def hexdigest(self) -> str:
-        return self._sha.hexdigest()
+        """Stop the thread; raise its error, once (ZipFile.__del__ closes again)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._todo.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class AESZipWriter(pyzipper.AESZipFile):
     """A write-only AES-256 ZipFile (AE-2 entries) with OpenSSL speed, writing ``file``
-    on a helper thread; after ``close()``, ``sha256`` and ``size`` describe the ZIP
-    as written."""
+    on a helper thread; after ``close()``, ``size`` is the ZIP's size."""
 
     zipwritefile_cls = _AE2WriteFile
 
@@ -292,15 +300,19 @@ class AESZipWriter(pyzipper.AESZipFile):
             self._sink.finish()
             raise
         self.setpassword(passphrase.encode())
-        self.sha256 = ""
         self.size = 0
 
     def get_encrypter(self):
         return _FastAESEncrypter(pwd=self.pwd, **self.encryption_kwargs)
 
     def close(self) -> None:
+        if self._sink.failed:
+            # The file is lost (the caller deletes it): write no end record into it, and
+            # do not refuse to close because the failed entry never finished.
+            self._writing = False
+            self._didModify = False
         try:
             super().close()
         finally:
             self._sink.finish()
-        self.sha256, self.size = self._sink.hexdigest(), self._sink.size
+        self.size = self._sink.size

@@ -182,8 +182,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
                 raise ServiceError("empty-bundle")
             target.write_index()
         del passphrase
-        # The ZIP's own SHA-256, taken on the archive's writer thread as it was written.
-        sha256, size = archive.sha256, archive.size
+        size = archive.size
         final = export_root() / _zip_name(export)
         os.replace(part, final)
     except Exception as exc:
@@ -207,7 +206,6 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
             passphrase_sealed="",
             file_path=_zip_name(export),
             size=size,
-            sha256=sha256,
             entries=len(target.rows) + 1,
             manifest_sha256=result.manifest_sha256,
             finished_at=timezone.now(),
@@ -220,7 +218,6 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
             organisation_id=export.case.organisation.uuid,
             data={
                 "export": str(export.uuid),
-                "zip_sha256": sha256,
                 "manifest_sha256": result.manifest_sha256,
                 "files": len(target.rows),
             },
@@ -346,7 +343,7 @@ def claim_download(*, export: Export, acting, token: str, origin: str = ""):
             object_type="case",
             object_id=row.case.uuid,
             organisation_id=row.case.organisation.uuid,
-            data={"export": str(row.uuid), "zip_sha256": row.sha256},
+            data={"export": str(row.uuid), "manifest_sha256": row.manifest_sha256},
         )
         # Last in the transaction: a missing file rolls the claim back. Once open, the
         # name is removed at once (the open handle still reads it); should the commit

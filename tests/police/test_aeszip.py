@@ -1,6 +1,5 @@
 """The fast WinZip AES-256 writer produces archives pyzipper's own decrypter reads."""
 
-import hashlib
 import io
 import os
 
@@ -72,12 +71,15 @@ def test_a_failing_disk_is_raised_in_the_writer_and_nothing_hangs():
         sink.close()
     with pytest.raises(OSError, match="No space"):
         archive.close()  # the thread is stopped either way
+    # The entry left open (closed later, as the garbage collector would) raises at once
+    # instead of waiting for a writer that is gone.
+    with pytest.raises(OSError, match="No space"):
+        sink.close()
 
 
-def test_the_size_and_sha256_describe_the_zip_as_written():
+def test_the_size_is_the_zip_as_written():
     out = io.BytesIO()
     with AESZipWriter(out, "pw") as archive:
         archive.writestr(archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0)), b"x" * 5000)
     data = out.getvalue()
-    assert archive.size == len(data)
-    assert archive.sha256 == hashlib.sha256(data).hexdigest()
+    assert archive.size == len(data) > 5000
