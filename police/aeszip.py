@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import os
 import queue
 import threading
 
@@ -36,6 +37,7 @@ from pyzipper import zipfile as _zipfile
 from pyzipper import zipfile_aes
 
 _BLOCK = 16
+_WRITEBACK_BYTES = 16 * 1024 * 1024
 _KEY_LENGTHS = {128: 16, 192: 24, 256: 32}
 
 
@@ -187,6 +189,11 @@ class _WriterThread:
     def __init__(self, raw) -> None:
         self._raw = raw
         self.size = 0
+        self._written = self._hinted = 0
+        try:
+            self._fileno = raw.fileno() if hasattr(os, "posix_fadvise") else None
+        except (AttributeError, OSError):  # io.BytesIO in the tests
+            self._fileno = None
         self._free: queue.Queue = queue.Queue()
         for _ in range(self._POOL):
             self._free.put(np.empty(0, dtype=np.uint8))
@@ -206,7 +213,7 @@ class _WriterThread:
                 if self._error is None and data is not None:
                     if mac is not None:
                         mac.update(data)
-                    self._raw.write(data)
+                    self._write_all(data)
             except BaseException as exc:  # raised in the producer
                 self._error = exc
             finally:
@@ -214,6 +221,21 @@ class _WriterThread:
                     self._free.put(buffer)
                 if done is not None:
                     done.set()
+
+    def _write_all(self, data) -> None:
+        with memoryview(data) as view:
+            done = 0
+            while done < len(view):  # an unbuffered write may be short
+                n = self._raw.write(view[done:])
+                done += len(view) - done if n is None else n
+        self._written += len(data)
+        if self._written - self._hinted >= _WRITEBACK_BYTES and self._fileno is not None:
+            # Start writing back what is done (as the vault's evidence writer does): the
+            # kernel then never holds gigabytes of dirty ZIP and throttles the export
+            # in bursts, and the ZIP, read once a day later at most, leaves the cache.
+            os.posix_fadvise(self._fileno, self._hinted, self._written - self._hinted,
+                             os.POSIX_FADV_DONTNEED)  # fmt: skip
+            self._hinted = self._written
 
     @property
     def failed(self) -> bool:

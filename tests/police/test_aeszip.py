@@ -83,3 +83,20 @@ def test_the_size_is_the_zip_as_written():
         archive.writestr(archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0)), b"x" * 5000)
     data = out.getvalue()
     assert archive.size == len(data) > 5000
+
+
+class _ShortWrites(io.BytesIO):
+    def write(self, data):
+        return super().write(bytes(data)[:1000])  # as an unbuffered file may
+
+
+def test_short_writes_are_resumed():
+    out = _ShortWrites()
+    content = os.urandom(300_000)
+    with AESZipWriter(out, "pw") as archive:
+        info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+        with archive.open(info, "w") as sink:
+            sink.write_batch([content[:100_000], content[100_000:]])
+    with pyzipper.AESZipFile(io.BytesIO(out.getvalue())) as archive:
+        archive.setpassword(b"pw")
+        assert archive.read("E001") == content
