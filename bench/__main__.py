@@ -21,7 +21,7 @@ REDIS_URL are set.
    server would, vs raw AES-256-GCM decryption of the same segments in memory.
 4. PDQ: the server's fingerprint of a 12-megapixel JPEG (safe open + PDQ
    pipeline) vs Pillow's plain decode of the same file.
-5. Police export (bench/export.py): write_bundle over 1 GiB (BENCH_EXPORT_BYTES) of
+5. Police export (bench/export.py): write_bundle over 2 GB (BENCH_EXPORT_BYTES) of
    context files, into the AES-256 ZIP as the worker runs it and into a folder, vs raw
    SHA-256 of the same bytes, and the ZIP export's peak memory above idle.
 6. Case work (bench/casework.py): PDQ matching against 1 000 000 hashes vs a NumPy

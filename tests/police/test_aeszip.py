@@ -48,3 +48,55 @@ def test_a_wrong_passphrase_and_a_flipped_byte_are_refused():
         archive.setpassword(b"right")
         with pytest.raises(pyzipper.BadZipFile):
             archive.read("E001")
+
+
+class _DiskFull(io.BytesIO):
+    def write(self, data):
+        if self.tell() + len(data) > 200_000:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_failing_disk_is_raised_in_the_writer_and_nothing_hangs():
+    pieces = [os.urandom(65536) for _ in range(16)]
+    archive = AESZipWriter(_DiskFull(), "pw")
+    info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+    info.compress_type = pyzipper.ZIP_STORED
+    sink = archive.open(info, "w")
+    # The writer thread fails at about the fourth batch; a later write (or the entry's
+    # close, which waits for its HMAC) raises it here.
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(20):
+            sink.write_batch(pieces)
+        sink.close()
+    with pytest.raises(OSError, match="No space"):
+        archive.close()  # the thread is stopped either way
+    # The entry left open (closed later, as the garbage collector would) raises at once
+    # instead of waiting for a writer that is gone.
+    with pytest.raises(OSError, match="No space"):
+        sink.close()
+
+
+def test_the_size_is_the_zip_as_written():
+    out = io.BytesIO()
+    with AESZipWriter(out, "pw") as archive:
+        archive.writestr(archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0)), b"x" * 5000)
+    data = out.getvalue()
+    assert archive.size == len(data) > 5000
+
+
+class _ShortWrites(io.BytesIO):
+    def write(self, data):
+        return super().write(bytes(data)[:1000])  # as an unbuffered file may
+
+
+def test_short_writes_are_resumed():
+    out = _ShortWrites()
+    content = os.urandom(300_000)
+    with AESZipWriter(out, "pw") as archive:
+        info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+        with archive.open(info, "w") as sink:
+            sink.write_batch([content[:100_000], content[100_000:]])
+    with pyzipper.AESZipFile(io.BytesIO(out.getvalue())) as archive:
+        archive.setpassword(b"pw")
+        assert archive.read("E001") == content

@@ -1,6 +1,7 @@
 """Exporting a referred case: re-authenticate, state a purpose, watch the progress,
 write down the passphrase shown once, download the AES-256 ZIP once, within 24 h."""
 
+import csv
 import hashlib
 import io
 import zipfile
@@ -117,7 +118,10 @@ def test_the_zip_opens_with_the_passphrase_and_not_without(built):
         open_zip(data, "WRONG-PASS")
     with pytest.raises(RuntimeError):
         zipfile.ZipFile(io.BytesIO(data)).read("E001")
-    assert hashlib.sha256(data).hexdigest() == export.sha256
+    index = {row[0]: row[1] for row in csv.reader(io.StringIO(entries["E000"].decode()))}
+    manifest = next(entries[e] for e, path in index.items() if path == "manifest.json")
+    assert hashlib.sha256(manifest).hexdigest() == export.manifest_sha256
+    assert export.size == len(data)
 
 
 def test_zip_entry_names_leak_no_filenames_or_handles(built, case):
@@ -244,7 +248,7 @@ def test_running_the_task_twice_builds_once(built):
     tasks.build_export(outbox_id=str(row.uuid), **row.kwargs)
     tasks.build_export(**row.kwargs)  # a redelivery without its outbox row
     assert AuditEvent.objects.filter(event="police.export_building").count() == 1
-    assert Export.objects.get(pk=export.pk).sha256 == export.sha256
+    assert Export.objects.get(pk=export.pk).manifest_sha256 == export.manifest_sha256
 
 
 def test_a_withdrawn_referral_stops_a_queued_export(
