@@ -22,6 +22,7 @@ class PoliceConfig(AppConfig):
                 template="police/case_panel.html",
                 context=views.case_panel_context,
                 order=80,
+                visible=views.case_panel_visible,
             )
         )
         extensions.register_case_urls(

@@ -320,9 +320,14 @@ def unit_assign(request, org):
 # --- The case page's Police panel and its actions (support.extensions) ---------------
 
 
+def case_panel_visible(*, membership, case) -> bool:
+    """Who sees the Police panel of a case they may open: coordinators and caseworkers."""
+    return membership.role in {Role.COORDINATOR, Role.CASEWORKER}
+
+
 def case_panel_context(*, request, membership, case):
     """Referrals of this case and, for coordinators, the refer form."""
-    if membership.role not in {Role.COORDINATOR, Role.CASEWORKER}:
+    if not case_panel_visible(membership=membership, case=case):
         return None
     referrals = PoliceReferral.objects.filter(case=case).select_related("unit", "referred_by__user")
     referred_units = {r.unit_id for r in referrals if r.withdrawn_at is None}

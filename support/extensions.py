@@ -38,6 +38,10 @@ class CasePanel:
     `context(request=…, membership=…, case=…)` returns the template's extra context,
     or None when this member must not see the panel (the tab is then not shown).
     `order` places it among support's own tabs (Summary 10 … Timeline 90).
+    `visible(membership=…, case=…)`, if given, says whether the tab shows without
+    building the context: every section of the case page lists the tabs, and a
+    panel's context can cost a dozen queries. It must agree with `context`
+    returning None (the panel's own page still builds the context, and 404s on None).
     """
 
     slug: str
@@ -45,6 +49,7 @@ class CasePanel:
     template: str
     context: PanelContext
     order: int = 50
+    visible: Callable[..., bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,20 @@ def visible_case_panels(*, request, membership, case) -> list[tuple[CasePanel, d
         if context is not None:
             shown.append((panel, context))
     return shown
+
+
+def case_panel_tabs(*, request, membership, case) -> list[CasePanel]:
+    """The panels whose tab this member sees on this case, for the sub-navigation:
+    by their `visible` check where they have one, else by building their context."""
+    return [
+        panel
+        for panel in case_panels()
+        if (
+            panel.visible(membership=membership, case=case)
+            if panel.visible is not None
+            else panel.context(request=request, membership=membership, case=case) is not None
+        )
+    ]
 
 
 def case_url_modules() -> list[CaseUrls]:

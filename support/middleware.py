@@ -1,4 +1,8 @@
+import time
+
 from allauth.mfa.models import Authenticator
+from allauth.usersessions import app_settings as usersessions_settings
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -50,3 +54,59 @@ class StaffSessionMiddleware:
                 )
                 return redirect("mfa_activate_totp")
         return self.get_response(request)
+
+
+# How often a signed-in session's "last seen" (time and IP address) is recorded.
+USERSESSION_TOUCH_EVERY = 5 * 60
+
+
+class UserSessionsMiddleware:
+    """allauth's session list, with "last seen" recorded at most every few minutes.
+
+    allauth's own middleware (USERSESSIONS_TRACK_ACTIVITY) runs a transaction with
+    a SELECT, an UPDATE and a COMMIT on every request of a signed-in user, the
+    largest fixed cost of a staff page. The list of sessions and "sign out other
+    sessions" do not need that: the row is created at sign-in (allauth's
+    user_logged_in receiver), and here it is refreshed when USERSESSION_TOUCH_EVERY
+    seconds have passed or the IP address or browser changed, so "last seen" is at
+    most that stale. The time of the last refresh lives in the session, which
+    StaffSessionMiddleware rewrites about once a minute anyway.
+    """
+
+    session_key = "_usersession_seen"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            usersessions_settings.TRACK_ACTIVITY
+            and hasattr(request, "session")
+            and request.session.session_key
+            and request.user.is_authenticated
+        ):
+            self.touch(request)
+        return self.get_response(request)
+
+    def touch(self, request):
+        from allauth.account.adapter import get_adapter
+
+        now = time.time()
+        ip = get_adapter().get_client_ip(request)
+        agent = request.META.get("HTTP_USER_AGENT", "")[
+            : UserSession._meta.get_field("user_agent").max_length
+        ]
+        # The session and client as last recorded: a change (a new network, another browser
+        # with the same cookie) is recorded at once, as allauth does, so its
+        # session_client_changed signal still fires.
+        client = [request.session.session_key, ip, agent]
+        seen = request.session.get(self.session_key)
+        if (
+            isinstance(seen, list)
+            and len(seen) == 4
+            and seen[1:] == client
+            and 0 <= now - seen[0] < USERSESSION_TOUCH_EVERY
+        ):
+            return
+        UserSession.objects.create_from_request(request)
+        request.session[self.session_key] = [now, *client]

@@ -226,8 +226,11 @@ class Case(FieldKeyOwner):
         # Partial on live cases (tombstones excluded), so counts and queues can be
         # index-only scans.
         indexes = [
+            # With the id, a filtered queue's count (status and a platform) joins the
+            # locations from this index alone, without reading a case row.
             models.Index(
                 fields=["organisation", "status", "priority", "created_at"],
+                include=["id"],
                 condition=LIVE,
                 name="case_org_status",
             ),

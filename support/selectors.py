@@ -141,6 +141,49 @@ def queue(membership, data: dict):
     return cases.prefetch_related("labels").order_by(*order, "id")
 
 
+# A uuid no case has, to cut a reversed case URL into the parts around the case's uuid.
+_URL_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+
+
+def case_url_maker(organisation, name: str = "support:case-detail"):
+    """A function giving a case's URL: reverse() once per page instead of once per row
+    (reversing costs ~50 us; a page lists up to 70 cases)."""
+    from django.urls import reverse
+
+    url = reverse(name, kwargs={"org": organisation.uuid, "case": _URL_PLACEHOLDER})
+    prefix, _, suffix = url.partition(_URL_PLACEHOLDER)
+    return lambda case_uuid: f"{prefix}{case_uuid}{suffix}"
+
+
+def case_rows(cases, organisation) -> list[dict]:
+    """What templates/support/includes/case_rows.html shows of each case, computed once
+    per row in Python: the template then only prints values (the per-row {% url %},
+    date filters and choice lookups were most of a queue page's time)."""
+    from .templatetags.staffdates import format_when
+
+    url = case_url_maker(organisation)
+    priorities = {value: str(label) for value, label in Priority.choices}
+    statuses = {value: str(label) for value, label in CaseStatus.choices}
+    rows = []
+    for case in cases:
+        created = timezone.localtime(case.created_at)
+        rows.append(
+            {
+                "url": url(case.uuid),
+                "reference": case.reference,
+                "is_sextortion": case.is_sextortion,
+                "has_unread": getattr(case, "has_unread", False),
+                "labels": [label.value for label in case.labels.all()],
+                "priority": priorities.get(case.priority, case.priority),
+                "status": statuses.get(case.status, case.status),
+                "created_iso": created.isoformat(),
+                "created": format_when(created),
+                "assignee": case.assignee.user.email if case.assignee_id else "",
+            }
+        )
+    return rows
+
+
 def home_sections(membership) -> dict:
     """The four short lists at the top of the staff home."""
     cases = visible_cases(membership).select_related("assignee__user").prefetch_related("labels")

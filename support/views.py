@@ -60,6 +60,7 @@ from .permissions import (
     require,
     roles_for,
 )
+from .templatetags.staffdates import format_when
 
 SERVICE_MESSAGES = {
     "already-member": gettext_lazy("That person is already a member of this organisation."),
@@ -258,13 +259,27 @@ def org_home(request, org):
     page = Paginator(selectors.queue(membership, data), 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context.update(
-        form=form,
-        page=page,
-        query=query.urlencode(),
-        filtered=bool(request.GET) and form.is_valid(),
-        sections=selectors.home_sections(membership),
-    )
+    filtered = bool(request.GET) and form.is_valid()
+    organisation = membership.organisation
+    rows = {"page": selectors.case_rows(page.object_list, organisation)}
+    if not filtered:
+        # The short lists only show on the unfiltered home.
+        sections = selectors.home_sections(membership)
+        url = selectors.case_url_maker(organisation)
+        rows |= {
+            "triage": selectors.case_rows(sections["triage"], organisation),
+            "mine": selectors.case_rows(sections["mine"], organisation),
+            "overdue": [
+                {"url": url(task.case.uuid), "reference": task.case.reference,
+                 "title": task.title, "due": format_when(task.due)}
+                for task in sections["overdue"]
+            ],
+            "unread": [
+                {"url": url(case.uuid), "reference": case.reference}
+                for case in sections["unread"]
+            ],
+        }  # fmt: skip
+    context.update(form=form, page=page, query=query.urlencode(), filtered=filtered, rows=rows)
     return render(request, "support/queue.html", context)
 
 
@@ -284,7 +299,7 @@ CASE_SECTIONS = [
 def _case_page(request, membership, case, section, template, extra, *, panels=None):
     """Render one section of the case page with the header and the sub-navigation."""
     if panels is None:
-        panels = extensions.visible_case_panels(request=request, membership=membership, case=case)
+        panels = extensions.case_panel_tabs(request=request, membership=membership, case=case)
     args = {"org": membership.organisation.uuid, "case": case.uuid}
     tabs = [
         (order, slug, label, reverse(name, kwargs=args))
@@ -293,7 +308,7 @@ def _case_page(request, membership, case, section, template, extra, *, panels=No
     tabs += [
         (panel.order, f"panel-{panel.slug}", panel.label,
          reverse("support:case-tab", kwargs={**args, "panel": panel.slug}))
-        for panel, _context in panels
+        for panel in panels
     ]  # fmt: skip
     tabs.sort(key=lambda tab: tab[0])
     current = next(label for _order, slug, label, _url in tabs if slug == section)
@@ -449,7 +464,7 @@ def case_tab(request, org, case, panel):
         f"panel-{panel}",
         "support/case_tab.html",
         {"panel": shown[0], "panel_context": shown[1]},
-        panels=panels,
+        panels=[p for p, _context in panels],
     )
 
 
@@ -706,6 +721,7 @@ def incidents(request, org):
 def incident_detail(request, org, incident):
     membership, incident = get_incident_for_user(request.user, org, incident)
     link = absolute_url(reverse("reporting:incident", args=[incident.intake_code]))
+    summary = selectors.incident_summary(incident, membership)
     return render(
         request,
         "support/incident.html",
@@ -713,7 +729,8 @@ def incident_detail(request, org, incident):
             "membership": membership,
             "organisation": membership.organisation,
             "incident": incident,
-            "summary": selectors.incident_summary(incident, membership),
+            "summary": summary,
+            "rows": selectors.case_rows(summary["visible"], membership.organisation),
             "intake_link": link,
         },
     )

@@ -19,6 +19,7 @@ class TakedownsConfig(AppConfig):
                 template="takedowns/panel.html",
                 context=selectors.panel,
                 order=40,
+                visible=selectors.panel_visible,
             )
         )
         extensions.register_case_urls(

@@ -26,9 +26,15 @@ def _notices(case):
     )
 
 
+def panel_visible(*, membership, case) -> bool:
+    """Who sees the Takedowns panel: coordinators and the case's caseworker (the case
+    page has already checked the caseworker may open the case)."""
+    return membership.role in (Role.COORDINATOR, Role.CASEWORKER)
+
+
 def panel(*, request, membership, case) -> dict | None:
     """The Takedowns panel on the case page: coordinators and the case's caseworker."""
-    if membership.role not in (Role.COORDINATOR, Role.CASEWORKER):
+    if not panel_visible(membership=membership, case=case):
         return None
     return case_overview(case=case, membership=membership)
 

@@ -63,6 +63,38 @@ def test_each_visible_panel_is_a_tab_with_its_own_page(registry, coordinator):
     assert client_for(coordinator).get(unknown).status_code == 404
 
 
+def test_a_panel_with_a_visibility_check_lists_its_tab_without_building_its_context(
+    registry, coordinator
+):
+    built = []
+
+    def context(*, request, membership, case):
+        built.append(case.pk)
+        return {"who": membership.role}
+
+    def panel(slug, shown):
+        return extensions.CasePanel(
+            slug=slug,
+            label=slug.title(),
+            template="support/includes/extension_test_panel.html",
+            context=context,
+            visible=lambda *, membership, case: shown,
+        )
+
+    registry.register_case_panel(panel("cheap", shown=True))
+    registry.register_case_panel(panel("withheld", shown=False))
+    case = _case(coordinator.organisation)
+    kwargs = {"org": case.organisation.uuid, "case": case.uuid}
+    summary = client_for(coordinator).get(reverse("support:case-detail", kwargs=kwargs))
+    nav = summary.content.decode().split('<nav class="sub-navigation"')[1].split("</nav>")[0]
+    cheap = reverse("support:case-tab", kwargs={**kwargs, "panel": "cheap"})
+    withheld = reverse("support:case-tab", kwargs={**kwargs, "panel": "withheld"})
+    assert f'href="{cheap}"' in nav and f'href="{withheld}"' not in nav
+    assert built == []  # the summary page built no panel's context
+    assert client_for(coordinator).get(cheap).status_code == 200
+    assert built
+
+
 def test_it_refuses_a_slug_twice(registry):
     registry.register_case_panel(_panel("one", 10))
     with pytest.raises(ValueError, match="twice"):
