@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0008_staff_page_indexes"),
+        ("support", "0009_field_keys"),
     ]
 
     operations = [
