@@ -635,8 +635,9 @@ def deliver_queued_email(*, limit: int = BATCH_SIZE, first: str | None = None) -
     claims them all (`sending`, committed before anything leaves), one SMTP session
     sends them, each "accepted" is written as its 250 comes (by `AcceptanceNotes`,
     while the next message goes out: the guarantee is the same), and one transaction
-    records them sent with their log and audit events and closes their outbox rows. A notice that fails goes the
-    single-notice way (`_failed`): back to the queue, or rejected if permanent.
+    records them sent with their log and audit events and closes their outbox rows. A
+    notice that fails goes the single-notice way (`_failed`): back to the queue, or
+    rejected if permanent.
     """
     from .channels import EmailTransport, close_connection, open_connection
 
