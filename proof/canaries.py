@@ -321,7 +321,17 @@ def run(*, short: bool = False) -> list[dict]:
     # As the worker does at start: import every app's tasks (Celery's Django fix-up
     # re-runs django.setup(), which reconfigures logging: so before the capture).
     app.loader.import_default_modules()
-    with LogCapture() as logs:
+    from django.test import override_settings
+
+    # Mail that leaves is the recipient's: the family's address (a canary here) must be
+    # in the To: of the notice that they have news, and a takedown notice carries the
+    # URLs it asks to remove. Production hands mail to SMTP and keeps no copy, so the
+    # run does the same (in memory, as the short version under pytest does); the
+    # development backend's folder of .eml files would otherwise be a false hit.
+    with (
+        LogCapture() as logs,
+        override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"),
+    ):
         world = world_module.build(canary=c)
         family_files_a_report(c, world.org_x)
         ran, failed = run_worker_tasks()
