@@ -663,10 +663,12 @@ def run(*, short: bool = False) -> list[dict]:
     rng = random.Random(int.from_bytes(os.urandom(4)))
     workers.purge_queue()
     rows = []
-    # Enough files that 20 workers, each killed within a second of taking one, do not
-    # finish them all first (80 ran out after 18 kills on a quiet machine).
-    rows += worker_kills(3 if short else 20, 8 if short else 200, rng=rng)
-    rows += mail_kills(3 if short else 20, 3 if short else 20, 5, 10 if short else 40, rng=rng)
+    # Ten files a kill, so the workers, each killed within a second of taking one, do
+    # not finish them all first (8 ran out after 2 kills and 80 after 18 on a quiet
+    # machine, failing the kill count).
+    rows += worker_kills(3 if short else 20, 30 if short else 200, rng=rng)
+    # Likewise enough mail that every kill finds a worker sending (about 15 a kill).
+    rows += mail_kills(3 if short else 20, 3 if short else 20, 5, 30 if short else 200, rng=rng)
     rows += redis_down(10 if short else 50)
     rows += postgres_restart()
     rows += disk_full()
