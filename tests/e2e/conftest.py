@@ -54,3 +54,15 @@ def phone_page(browser, settings):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def laptop(browser, settings):
+    """A staff member's laptop in Spain, over live_server's plain HTTP (as phone_page)."""
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.LANGUAGE_COOKIE_SECURE = False
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()

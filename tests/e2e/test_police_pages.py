@@ -16,17 +16,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
-@pytest.fixture
-def laptop(browser, settings):
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    settings.LANGUAGE_COOKIE_SECURE = False
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="es-ES")
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
-
-
 def test_the_liaison_pages_are_accessible(laptop, live_server, org_x, coordinator):
     page, base = laptop, live_server.url
     user = make_user("enlace@example.org", mfa=False)
