@@ -381,8 +381,8 @@ class StreamEncryptor:
     write what :meth:`finalize` returns. The 16-byte header is emitted by the first
     call to ``update`` (or by ``finalize`` if ``update`` was never called). One full
     segment is kept back until more data or ``finalize`` arrives, because only then
-    is it known whether it is the last. Memory stays near two segments plus the
-    chunk being processed.
+    is it known whether it is the last. Memory stays near one segment plus the
+    chunk being processed (the held segment may be a view of the previous chunk).
     """
 
     def __init__(self, dek: bytes, *, blob_id: str) -> None:
@@ -391,7 +391,10 @@ class StreamEncryptor:
         self._prefix = secrets.token_bytes(_PREFIX_SIZE)
         self._header = _stream_header(self._prefix)
         self._aad = self._header + blob_id.encode()
-        self._buffer = bytearray()
+        # The plaintext not yet sealed: at most one segment. Either a partial segment
+        # being filled (a bytearray of our own) or a full one held back until it is
+        # known whether it is the last (a view of the caller's immutable bytes).
+        self._rest: bytearray | memoryview = bytearray()
         self._counter = 0
         self._header_sent = False
         self._finished = False
@@ -409,27 +412,81 @@ class StreamEncryptor:
 
     def update(self, data: bytes) -> bytes:
         """Add plaintext; return the header (first call) and any completed segments."""
+        return b"".join(self.update_pieces(data))
+
+    def update_pieces(self, data: bytes) -> list[bytes]:
+        """As :meth:`update`, but the ciphertext as a list of pieces, never joined."""
+        out = [header] if (header := self._take_header()) else []
+        out += [self._seal(segment, last=False) for segment in self._segments(data)]
+        return out
+
+    @staticmethod
+    def max_update_size(size: int) -> int:
+        """The most ciphertext one :meth:`update_into` of ``size`` bytes can produce."""
+        return HEADER_SIZE + (size // SEGMENT_SIZE + 1) * (SEGMENT_SIZE + TAG_SIZE)
+
+    def update_into(self, data: bytes, buffer: bytearray) -> int:
+        """As :meth:`update`, but sealed into ``buffer``; returns the bytes written.
+
+        ``buffer`` must hold :meth:`max_update_size` of ``len(data)``. An upload
+        passes every byte here: sealing into buffers the caller reuses spares the
+        allocator hundreds of megabytes of short-lived ciphertext, whose pages the C
+        library otherwise hands back to the kernel and faults in again, one by one.
+        """
+        with memoryview(buffer) as out:
+            written = 0
+            if header := self._take_header():
+                out[:HEADER_SIZE] = header
+                written = HEADER_SIZE
+            for segment in self._segments(data):
+                nonce = _segment_nonce(self._prefix, self._counter, False)
+                self._counter += 1
+                end = written + len(segment) + TAG_SIZE
+                self._aead.encrypt_into(nonce, segment, self._aad, out[written:end])
+                written = end
+        return written
+
+    def _segments(self, data: bytes) -> Iterator[memoryview | bytearray]:
+        """Take ``data`` in; yield each segment now known not to be the last.
+
+        Nothing is copied that need not be: segments come straight from ``data``,
+        and a copy is made only of a segment that straddles two calls.
+        """
         if self._finished:
             raise CryptoError("update() after finalize()")
-        out = [self._take_header()]
-        self._buffer += data
-        offset = 0
-        with memoryview(self._buffer) as view:
-            # Strictly more than one segment: the last full one may be the final one.
-            while len(self._buffer) - offset > SEGMENT_SIZE:
-                out.append(self._seal(view[offset : offset + SEGMENT_SIZE], last=False))
-                offset += SEGMENT_SIZE
-        del self._buffer[:offset]
-        return b"".join(out)
+        view = memoryview(data).cast("B")
+        rest = self._rest
+        if 0 < len(rest) < SEGMENT_SIZE:  # top up the partial segment first
+            if not isinstance(rest, bytearray):
+                rest = bytearray(rest)
+            taken = SEGMENT_SIZE - len(rest)
+            rest += view[:taken]
+            view = view[taken:]
+            if len(rest) < SEGMENT_SIZE:
+                self._rest = rest
+                return
+        if not view:
+            self._rest = rest
+            return
+        if rest:  # a full segment, and more data follows it: it is not the last
+            yield rest
+        # Every full segment but the final 1..SEGMENT_SIZE bytes, which is kept back.
+        whole = (len(view) - 1) // SEGMENT_SIZE * SEGMENT_SIZE
+        for offset in range(0, whole, SEGMENT_SIZE):
+            yield view[offset : offset + SEGMENT_SIZE]
+        tail = view[whole:]
+        # A view of immutable bytes may be kept; anything else the caller may reuse.
+        self._rest = tail if isinstance(data, bytes) else bytearray(tail)
 
     def finalize(self) -> bytes:
         """Seal the buffered rest as the flagged final segment (possibly empty)."""
         if self._finished:
             raise CryptoError("finalize() called twice")
         self._finished = True
-        out = self._take_header() + self._seal(bytes(self._buffer), last=True)
-        self._buffer[:] = b"\x00" * len(self._buffer)
-        self._buffer.clear()
+        rest, self._rest = self._rest, bytearray()
+        out = self._take_header() + self._seal(rest, last=True)
+        if isinstance(rest, bytearray):  # our own copy of plaintext; views are the caller's
+            rest[:] = bytes(len(rest))
         return out
 
 
@@ -925,7 +982,7 @@ class StreamHasher:
     cost about what MD5 costs alone). Call :meth:`close` when done; it stops the helper.
     """
 
-    _QUEUE_CHUNKS = 32
+    _QUEUE_CHUNKS = 8
 
     def __init__(self, *, parallel: bool = False, md5: bool = True) -> None:
         self._sha256 = hashlib.sha256()

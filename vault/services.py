@@ -103,7 +103,8 @@ class BlobWriter:
     def write(self, data: bytes) -> None:
         try:
             self._hasher.update(data)
-            self._out.write(self._encryptor.update(data))
+            buffer = self._out.buffer(crypto.StreamEncryptor.max_update_size(len(data)))
+            self._out.write_buffer(buffer, self._encryptor.update_into(data, buffer))
         except BaseException:
             self.abort()
             raise

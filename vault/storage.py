@@ -60,27 +60,34 @@ class FileSystemWriter:
     """Writes one object under a temporary name; ``commit`` renames it into place.
 
     The writes run on a helper thread fed through a short queue (at most
-    ``_QUEUE_PIECES`` pieces, ~1 MiB of ciphertext, behind): copying into the page
-    cache (and the kernel's throttling of dirty pages) releases the GIL, so it overlaps
-    the caller's hashing and encryption on a second core instead of adding to them.
-    Every ``_WRITEBACK_BYTES`` the kernel is asked to start writing back what is done
-    (``POSIX_FADV_DONTNEED``), so the final fsync has little left to wait for. An
-    error on the helper is raised by the next ``write`` or by ``commit``.
+    ``_QUEUE_PIECES`` writes behind, ~9 MiB of an upload's ciphertext): copying into
+    the page cache (and the kernel's throttling of dirty pages) releases the GIL, so it
+    overlaps the caller's hashing and encryption on a second core instead of adding to
+    them. Every ``_WRITEBACK_BYTES`` the kernel is asked to start writing back what is
+    done (``POSIX_FADV_DONTNEED``), so the final fsync has little left to wait for. An
+    error on the helper is raised by the next write or by ``commit``.
+
+    ``buffer``/``write_buffer`` lend the caller one of at most ``_QUEUE_PIECES``
+    buffers to fill and hand back; the helper returns each to the pool once written.
+    Fresh memory for every piece would cost more than the copy into the page cache:
+    the C library gives freed pages back to the kernel, and each is faulted in again.
     """
 
-    _QUEUE_PIECES = 16
+    _QUEUE_PIECES = 8
     _WRITEBACK_BYTES = 16 * 1024 * 1024
 
     def __init__(self, final: Path) -> None:
         self._final = final
         self._temp = final.with_name(f"{final.name}.{secrets.token_hex(8)}{_PART_SUFFIX}")
         fd = os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        # Unbuffered: pieces arrive at ~256 KiB already, and a buffer would only add
+        # Unbuffered: pieces arrive at ~1 MiB already, and a buffer would only add
         # a copy of every byte.
         self._file = os.fdopen(fd, "wb", buffering=0)
         self.done = False
         self._error: BaseException | None = None
         self._queue: queue.Queue = queue.Queue(self._QUEUE_PIECES)
+        self._free: queue.LifoQueue = queue.LifoQueue()  # the most recent is warm in cache
+        self._lent = 0
         self._helper: threading.Thread | None = threading.Thread(
             target=self._drain, name="evidence-write", daemon=True
         )
@@ -88,21 +95,23 @@ class FileSystemWriter:
 
     def _drain(self) -> None:
         written = hinted = 0
-        while (data := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # keep draining so the caller never blocks on a full queue
-            try:
-                with memoryview(data) as view:
-                    done = 0
-                    while done < len(view):  # a raw write may be short
-                        done += self._file.write(view[done:])
-                written += len(data)
-                if written - hinted >= self._WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
-                    os.posix_fadvise(self._file.fileno(), hinted, written - hinted,
-                                     os.POSIX_FADV_DONTNEED)  # fmt: skip
-                    hinted = written
-            except BaseException as exc:  # raised in the caller's thread
-                self._error = exc
+        while (item := self._queue.get()) is not None:
+            data, length, pooled = item
+            if self._error is None:  # else keep draining: the caller must never block
+                try:
+                    with memoryview(data) as whole, whole[:length] as view:
+                        done = 0
+                        while done < length:  # a raw write may be short
+                            done += self._file.write(view[done:])
+                    written += length
+                    if written - hinted >= self._WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
+                        os.posix_fadvise(self._file.fileno(), hinted, written - hinted,
+                                         os.POSIX_FADV_DONTNEED)  # fmt: skip
+                        hinted = written
+                except BaseException as exc:  # raised in the caller's thread
+                    self._error = exc
+            if pooled:
+                self._free.put(data)
 
     def _stop(self) -> None:
         if self._helper is not None:
@@ -110,13 +119,33 @@ class FileSystemWriter:
             self._helper.join()
             self._helper = None
 
-    def write(self, data: bytes) -> None:
+    def _check(self) -> None:
         if self._error is not None:
             raise self._error
         if self._helper is None:
             raise OSError("write after commit or abort")
+
+    def write(self, data: bytes) -> None:
+        self._check()
         if data:
-            self._queue.put(data)  # bytes from the encryptor: never reused by the caller
+            self._queue.put((data, len(data), False))  # bytes: never reused by the caller
+
+    def buffer(self, size: int) -> bytearray:
+        """A buffer of at least ``size`` bytes to fill and pass to :meth:`write_buffer`."""
+        self._check()
+        if self._free.empty() and self._lent < self._QUEUE_PIECES:
+            self._lent += 1
+            return bytearray(size)
+        buffer = self._free.get()  # waits for the helper: the queue's back-pressure
+        if len(buffer) < size:
+            buffer.extend(bytes(size - len(buffer)))
+        return buffer
+
+    def write_buffer(self, buffer: bytearray, length: int) -> None:
+        """Write the first ``length`` bytes of a buffer from :meth:`buffer`; it is lent
+        back to the pool once written, and must not be touched again."""
+        self._check()
+        self._queue.put((buffer, length, True))
 
     def commit(self) -> None:
         """Flush, fsync and rename: the object exists complete, or not at all."""
@@ -201,6 +230,13 @@ class S3Writer:
         self._buffer += data
         if len(self._buffer) >= self._part_size:
             self._send_part()
+
+    def buffer(self, size: int) -> bytearray:
+        return bytearray(size)  # the part buffer copies it anyway
+
+    def write_buffer(self, buffer: bytearray, length: int) -> None:
+        with memoryview(buffer) as whole, whole[:length] as view:
+            self.write(view)
 
     def _send_part(self) -> None:
         try:

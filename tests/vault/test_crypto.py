@@ -106,6 +106,41 @@ def test_it_round_trips_whatever_the_chunking_and_read_sizes(data):
     assert all(len(p) <= SEGMENT_SIZE for p in out)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_sealing_into_buffers_gives_the_same_stream_even_from_a_reused_input(data):
+    size = data.draw(st.integers(0, 5 * SEGMENT_SIZE), label="size")
+    plaintext = random.Random(size).randbytes(size)
+    cuts = sorted(data.draw(st.lists(st.integers(0, size), max_size=8), label="cuts"))
+    dek = crypto.new_dek()
+    encryptor = StreamEncryptor(dek, blob_id="b")
+    scratch = bytearray()  # the caller's input buffer, overwritten after every call
+    pieces = []
+    for a, b in zip([0, *cuts], [*cuts, size], strict=True):
+        scratch[:] = plaintext[a:b]
+        out = bytearray(StreamEncryptor.max_update_size(len(scratch)))
+        written = encryptor.update_into(scratch, out)
+        pieces.append(bytes(out[:written]))
+        scratch[:] = b"\xff" * len(scratch)  # a kept reference would now be wrong
+    ciphertext = b"".join([*pieces, encryptor.finalize()])
+    assert len(ciphertext) == crypto.ciphertext_size(size)
+    assert decrypt(ciphertext, dek, "b") == plaintext
+
+
+def test_update_and_update_into_emit_identical_bytes():
+    dek, plaintext = crypto.new_dek(), os.urandom(3 * SEGMENT_SIZE + 5)
+    chunks = [plaintext[:100], plaintext[100 : 2 * SEGMENT_SIZE], plaintext[2 * SEGMENT_SIZE :]]
+    one, two = StreamEncryptor(dek, blob_id="b"), StreamEncryptor(dek, blob_id="b")
+    two._prefix, two._header, two._aad = one._prefix, one._header, one._aad  # same nonces
+    into = []
+    for chunk in chunks:
+        out = bytearray(StreamEncryptor.max_update_size(len(chunk)))
+        written = two.update_into(chunk, out)
+        into.append(bytes(out[:written]))
+    assert into == [one.update(chunk) for chunk in chunks]
+    assert one.finalize() == two.finalize()
+
+
 def test_it_emits_the_header_once_even_without_update():
     dek = crypto.new_dek()
     encryptor = StreamEncryptor(dek, blob_id="b")

@@ -94,6 +94,40 @@ def test_a_large_write_through_the_writing_thread_is_stored_byte_for_byte(eviden
     store.delete(key)
 
 
+def test_lent_buffers_are_written_in_order_and_reused(evidence_root):
+    store = storage.evidence_store()
+    key = storage.key_for(uuid.uuid4())
+    writer = store.writer(key)
+    pieces = [os.urandom(n) for n in (16, 300_000, 5, 1_100_000, 65_552) * 8]
+    lent = set()
+    for piece in pieces:
+        buffer = writer.buffer(len(piece))
+        lent.add(id(buffer))
+        buffer[: len(piece)] = piece
+        writer.write_buffer(buffer, len(piece))
+    writer.write(b"and a plain write after them")
+    writer.commit()
+    with contextlib.closing(store.open(key)) as f:
+        assert f.read() == b"".join(pieces) + b"and a plain write after them"
+    assert len(lent) <= storage.FileSystemWriter._QUEUE_PIECES  # a pool, not 40 buffers
+    store.delete(key)
+
+
+def test_a_failed_write_surfaces_when_the_next_buffer_is_asked_for(evidence_root):
+    writer = storage.evidence_store().writer(storage.key_for(uuid.uuid4()))
+    writer._file.close()  # every write on the helper now fails
+    with pytest.raises((OSError, ValueError)):
+        try:
+            for _ in range(100):
+                buffer = writer.buffer(1000)
+                writer.write_buffer(buffer, 1000)
+            writer.commit()
+        except (OSError, ValueError):
+            writer.abort()
+            raise
+    assert list(evidence_root.rglob("*.part")) == []
+
+
 @pytest.mark.parametrize("key", ["../../etc/passwd", "ab/../../x.ampv", "/abs.ampv", "AB/x.ampv"])
 def test_it_refuses_keys_that_are_not_its_own(key, evidence_root):
     with pytest.raises(ValueError, match="malformed"):
