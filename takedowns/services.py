@@ -247,23 +247,38 @@ def _refusal(draft: builder.Draft) -> NoticeRefused | None:
     return NoticeRefused("incomplete", messages) if messages else None
 
 
-@transaction.atomic
-def prepare_notice(
+def _repeat_refusal(route: Route) -> NoticeRefused:
+    return NoticeRefused(
+        "repeat",
+        [
+            str(
+                builder._(
+                    "This address went to %(platform)s under this basis less than 72 "
+                    "hours ago. Platforms penalise repeats: send again only with a new "
+                    "fact, and record it."
+                )
+                % {"platform": route.platform.name}
+            )
+        ],
+    )
+
+
+def _checked_notice(
     *,
     acting: Membership,
     case: Case,
     route: Route,
     locations: list[Location],
+    repeats_of,
     language: str | None = None,
     recipient: str = "",
     new_fact: str = "",
-    origin: str = "",
     ctx: dict | None = None,
 ) -> Notice:
-    """Render, check and save a draft notice. Refused (NoticeRefused) when the family
-    has not consented, the route is not for them, an element is missing, the text
-    would carry the family's details, or the same URL went to the same platform under
-    the same basis in the last 72 hours and no new fact is given."""
+    """Render and check one notice; the unsaved Notice, or NoticeRefused. Every notice,
+    one or many at once, goes through these same checks in this order. `repeats_of`:
+    (route, locations) -> the items `recent_repeats` finds for them, asked only of a
+    notice that passed the checks before it."""
     if any(location.case_id != case.pk for location in locations):
         raise ServiceError("not-found")
     notice_uuid = uuid.uuid4()
@@ -278,21 +293,9 @@ def prepare_notice(
     refusal = _refusal(draft)
     if refusal:
         raise refusal
-    repeats = list(recent_repeats(organisation=case.organisation, route=route, locations=locations))
+    repeats = repeats_of(route, locations)
     if repeats and not new_fact.strip():
-        raise NoticeRefused(
-            "repeat",
-            [
-                str(
-                    builder._(
-                        "This address went to %(platform)s under this basis less than 72 "
-                        "hours ago. Platforms penalise repeats: send again only with a new "
-                        "fact, and record it."
-                    )
-                    % {"platform": route.platform.name}
-                )
-            ],
-        )
+        raise _repeat_refusal(route)
     recipient = route.email or route.form_url or recipient.strip()
     if route.channel == Channel.EMAIL and not recipient:
         raise NoticeRefused(
@@ -314,91 +317,215 @@ def prepare_notice(
         identity_withheld=draft.identity_withheld,
         guard_flags=draft.guard_flags,
         prepared_by=acting,
-        repeat_of=repeats[0].notice if repeats else None,
+        repeat_of_id=repeats[0].notice_id if repeats else None,
     )
     notice.subject = draft.subject
     notice.body = draft.body
     notice.elements = draft.elements
     notice.new_fact = new_fact.strip()
-    notice.save()
-    NoticeItem.objects.bulk_create(
+    return notice
+
+
+def _items_of(notice: Notice, locations: list[Location]) -> list[NoticeItem]:
+    return [
         NoticeItem(
             notice=notice,
             location=location,
             url_index=location.index,
-            platform=route.platform,
-            basis=route.basis,
+            platform=notice.route.platform,
+            basis=notice.route.basis,
         )
         for location in locations
-    )
-    _log(notice, kind=NoticeEvent.Kind.STATE, to=N.DRAFT, acting=acting)
-    _event(
-        notice,
-        "notice.prepared",
-        acting,
-        origin,
-        {
-            "route": str(route.uuid),
-            "basis": route.basis,
-            "template_version": notice.template_version,
-            "items": len(locations),
-            "repeat": bool(repeats),
-        },
-    )
-    return notice
+    ]
+
+
+def _prepared_data(notice: Notice, locations: list[Location]) -> dict:
+    """The `notice.prepared` audit event's data."""
+    return {
+        "case": str(notice.case.uuid),
+        "route": str(notice.route.uuid),
+        "basis": notice.route.basis,
+        "template_version": notice.template_version,
+        "items": len(locations),
+        "repeat": notice.repeat_of_id is not None,
+    }
 
 
 @transaction.atomic
+def prepare_notice(
+    *,
+    acting: Membership,
+    case: Case,
+    route: Route,
+    locations: list[Location],
+    language: str | None = None,
+    recipient: str = "",
+    new_fact: str = "",
+    origin: str = "",
+    ctx: dict | None = None,
+) -> Notice:
+    """Render, check and save a draft notice. Refused (NoticeRefused) when the family
+    has not consented, the route is not for them, an element is missing, the text
+    would carry the family's details, or the same URL went to the same platform under
+    the same basis in the last 72 hours and no new fact is given."""
+    notice = _checked_notice(
+        acting=acting,
+        case=case,
+        route=route,
+        locations=locations,
+        repeats_of=lambda route, locations: list(
+            recent_repeats(organisation=case.organisation, route=route, locations=locations)
+        ),
+        language=language,
+        recipient=recipient,
+        new_fact=new_fact,
+        ctx=ctx,
+    )
+    notice.save()
+    NoticeItem.objects.bulk_create(_items_of(notice, locations))
+    _log(notice, kind=NoticeEvent.Kind.STATE, to=N.DRAFT, acting=acting)
+    data = _prepared_data(notice, locations)
+    del data["case"]  # _event adds it
+    _event(notice, "notice.prepared", acting, origin, data)
+    return notice
+
+
+def _repeats_for_all(*, organisation, wanted: list[tuple[Route, list[Location]]]):
+    """`recent_repeats` for many (route, locations) at once, in one query: a function
+    giving the items of one (route, locations), as `recent_repeats` would."""
+    if not wanted:
+        return lambda route, locations: []
+    cutoff = timezone.now() - REPEAT_WINDOW
+    indexes = {location.index for _route, locations in wanted for location in locations}
+    found = list(
+        NoticeItem.objects.filter(
+            platform_id__in={route.platform_id for route, _locations in wanted},
+            basis__in={route.basis for route, _locations in wanted},
+            url_index__in=sorted(indexes),
+            notice__organisation=organisation,
+            notice__state__in=COUNTS_AS_SENT,
+        )
+        .filter(Q(notice__sent_at__gte=cutoff) | Q(notice__queued_at__gte=cutoff))
+        .order_by("id")
+    )
+
+    def repeats(route: Route, locations: list[Location]) -> list[NoticeItem]:
+        urls = {location.index for location in locations}
+        return [
+            item
+            for item in found
+            if item.platform_id == route.platform_id
+            and item.basis == route.basis
+            and item.url_index in urls
+        ]
+
+    return repeats
+
+
+# Rows per INSERT: a notice has some forty columns, and PostgreSQL takes at most
+# 65 535 parameters in one statement.
+WRITE_BATCH = 500
+
+
 def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
     """A draft for each location's best eligible route not already covered, plus the
-    AEPD packet where it applies. Returns counts and the refusals, by location."""
+    AEPD packet where it applies. Returns counts and the refusals, by location.
+
+    All at once, in one transaction: the rows every notice draws on and the repeats
+    of all of them are read once; each notice is rendered and checked exactly as
+    `prepare_notice` does (a refused one is reported and the others go on); then the
+    notices, their items and logs are inserted in bulk and their audit events
+    appended with one chain lock. Any error leaves nothing prepared. Running it again
+    makes nothing new: a location already named by a notice (not withdrawn) of the
+    route is skipped, as is the AEPD packet once the case has one."""
     from .registry import suggest, visible_routes
 
-    ctx = preparation_context(case)
-    if not ctx["consent"]:
-        raise NoticeRefused("no-consent", [str(builder.REFUSALS["no-consent"])])
-    locations = list(case.locations.order_by("created_at", "id"))
-    routes = list(visible_routes(case.organisation))
-    suggestions = suggest(locations, routes, ctx["places"])
-    covered = set(
-        NoticeItem.objects.filter(notice__case=case)
-        .exclude(notice__state=N.WITHDRAWN)
-        .values_list("location_id", "notice__route_id")
-    )
-    made, problems = 0, []
-    for location in locations:
-        for suggestion in suggestions[location.uuid]:
+    with transaction.atomic():
+        ctx = preparation_context(case)
+        if not ctx["consent"]:
+            raise NoticeRefused("no-consent", [str(builder.REFUSALS["no-consent"])])
+        locations = list(case.locations.order_by("created_at", "id"))
+        routes = list(visible_routes(case.organisation))
+        suggestions = suggest(locations, routes, ctx["places"])
+        covered = set(
+            NoticeItem.objects.filter(notice__case=case)
+            .exclude(notice__state=N.WITHDRAWN)
+            .values_list("location_id", "notice__route_id")
+        )
+        # (the location a refusal is reported under, route, locations, audit origin),
+        # in the order the notices are made.
+        wanted: list[tuple[Location | None, Route, list[Location], str]] = []
+        for location in locations:
+            for suggestion in suggestions[location.uuid]:
+                route = suggestion.route
+                if not suggestion.eligible or (location.pk, route.pk) in covered:
+                    continue
+                wanted.append((location, route, [location], origin))
+        # The AEPD packet is about the whole case: one, naming every address. (Its
+        # audit event has never carried the request's origin; kept as it was.)
+        for suggestion in suggestions[None]:
             route = suggestion.route
-            if not suggestion.eligible or (location.pk, route.pk) in covered:
+            if route.basis != Basis.AEPD or not suggestion.eligible or not locations:
                 continue
+            if any(route_id == route.pk for _location_id, route_id in covered):
+                continue
+            wanted.append((None, route, locations, ""))
+            break
+        repeats = _repeats_for_all(
+            organisation=case.organisation, wanted=[(r, locs) for _l, r, locs, _o in wanted]
+        )
+        made, problems = [], []
+        for location, route, chosen, event_origin in wanted:
             try:
-                with transaction.atomic():
-                    prepare_notice(
-                        acting=acting,
-                        case=case,
-                        route=route,
-                        locations=[location],
-                        origin=origin,
-                        ctx=ctx,
-                    )
-                made += 1
+                notice = _checked_notice(
+                    acting=acting,
+                    case=case,
+                    route=route,
+                    locations=chosen,
+                    repeats_of=repeats,
+                    ctx=ctx,
+                )
             except NoticeRefused as refused:
                 problems.append((location, route, refused.messages))
-    # The AEPD packet is about the whole case: one, naming every address.
-    for suggestion in suggestions[None]:
-        route = suggestion.route
-        if route.basis != Basis.AEPD or not suggestion.eligible or not locations:
-            continue
-        if any(route_id == route.pk for _location_id, route_id in covered):
-            continue
-        try:
-            with transaction.atomic():
-                prepare_notice(acting=acting, case=case, route=route, locations=locations, ctx=ctx)
-            made += 1
-        except NoticeRefused as refused:
-            problems.append((None, route, refused.messages))
-        break
-    return {"made": made, "problems": problems}
+                continue
+            made.append((notice, chosen, event_origin))
+        _write_prepared(acting, made)
+    return {"made": len(made), "problems": problems}
+
+
+def _write_prepared(acting: Membership, made: list[tuple[Notice, list[Location], str]]) -> None:
+    """Insert checked notices with their items, logs and `notice.prepared` events, in
+    the caller's transaction: the same rows `prepare_notice` writes one by one."""
+    if not made:
+        return
+    notices = Notice.objects.bulk_create([n for n, _l, _o in made], batch_size=WRITE_BATCH)
+    NoticeItem.objects.bulk_create(
+        [item for notice, chosen, _o in made for item in _items_of(notice, chosen)],
+        batch_size=WRITE_BATCH,
+    )
+    NoticeEvent.objects.bulk_create(
+        [
+            NoticeEvent(notice=notice, kind=NoticeEvent.Kind.STATE, to_state=N.DRAFT, actor=acting)
+            for notice in notices
+        ],
+        batch_size=WRITE_BATCH,
+    )
+    # One record_many per run of the same origin, in order (the chain's order is the
+    # notices'): usually one, two with the AEPD packet.
+    run: list[dict] = []
+    for i, (notice, chosen, event_origin) in enumerate(made):
+        run.append(
+            {
+                "event": "notice.prepared",
+                "object_type": "notice",
+                "object_id": notice.uuid,
+                "organisation_id": notice.organisation.uuid,
+                "data": _prepared_data(notice, chosen),
+            }
+        )
+        if i + 1 == len(made) or made[i + 1][2] != event_origin:
+            audit.record_many(run, actor=staff_actor(acting, event_origin))
+            run = []
 
 
 # --- Sending ---------------------------------------------------------------------------
