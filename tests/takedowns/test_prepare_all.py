@@ -177,6 +177,7 @@ def snapshot(case, since_audit_id: int, since_notice_id: int):
                 "elements": {k: plain(v, notice) for k, v in notice.elements.items()},
                 "has_delivery_key": len(notice.delivery_key) == 32,
                 "stamps": [notice.queued_at, notice.sent_at, notice.deadline_at],
+                "created": bool(notice.created_at and notice.updated_at),
                 "items": [(i.location.value, i.url_index, i.platform_id, i.basis) for i in items],
                 "log": [
                     (e.kind, e.from_state, e.to_state, e.actor_id, e.data, e.text) for e in events
@@ -332,3 +333,44 @@ def test_a_failure_writing_the_audit_events_leaves_nothing_prepared(
     assert not Notice.objects.filter(case=case).exists()
     assert not NoticeItem.objects.filter(location__case=case).exists()
     assert AuditEvent.objects.count() == audited
+
+
+def prepare_all_page(case, coordinator):
+    from django.urls import reverse
+
+    from tests.factories import client_for
+
+    url = reverse(
+        "support:takedowns_case:prepare-all",
+        kwargs={"org": case.organisation.uuid, "case": case.uuid},
+    )
+    response = client_for(coordinator).post(url, follow=True, HTTP_ACCEPT_LANGUAGE="es")
+    assert response.status_code == 200
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_without_the_familys_consent_the_page_says_so_in_spanish_and_makes_nothing(
+    org_x, coordinator, group_settings
+):
+    case = make_case(org_x, takedown=False)
+    case.assignee = coordinator
+    case.save(update_fields=["assignee"])
+    audited = AuditEvent.objects.count()
+    shown = prepare_all_page(case, coordinator)
+    assert shown == [
+        "La familia no ha dado su consentimiento para que se pidan retiradas en su nombre: "
+        "no se puede enviar nada."
+    ]
+    assert not Notice.objects.filter(case=case).exists()
+    assert AuditEvent.objects.count() == audited
+
+
+def test_the_page_reports_what_was_made_and_each_refusal_in_spanish(case, facts, coordinator):
+    shown = prepare_all_page(case, coordinator)
+    made = Notice.objects.filter(case=case).count()
+    assert made > 0
+    assert shown[0] == f"{made} solicitudes preparadas para revisión."
+    # The website's route has no address of its own: refused, and said in Spanish.
+    assert any(
+        m.endswith(": Indica la dirección a la que se debe enviar la solicitud.") for m in shown[1:]
+    ), shown
