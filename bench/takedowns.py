@@ -168,7 +168,8 @@ def bench_preparation(row) -> list[dict]:
                 row(
                     f"prepare all, 50 locations -> {made} notices rendered, checked and "
                     f"saved, p95 ({prepare_queries[5]} queries at 5 locations, "
-                    f"{prepare_queries[50]} at 50: the writes of each notice) vs /healthz",
+                    f"{prepare_queries[50]} at 50: read once, checked one by one, written in bulk) "
+                    f"vs /healthz",
                     p95, "ms", baseline, p95 / baseline, "context", None,
                 )
             )  # fmt: skip
