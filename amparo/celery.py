@@ -22,6 +22,8 @@ app.conf.beat_schedule = {
     "takedown-clocks": {"task": "takedowns.tasks.run_clocks", "schedule": 300.0},
     "takedown-rechecks": {"task": "takedowns.tasks.schedule_rechecks", "schedule": 3600.0},
     "police-export-expiry": {"task": "police.expire_exports", "schedule": 15 * 60.0},
+    # Ciphertext and unfinished writes a killed process left without a row (vault/sweep.py).
+    "evidence-store-sweep": {"task": "vault.tasks.sweep_store", "schedule": 6 * 3600.0},
     # Signed anchors of the audit chain's head (vault/anchors.py).
     "audit-anchor": {
         "task": "vault.tasks.anchor_audit_chain",

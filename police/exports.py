@@ -22,12 +22,15 @@ context file decrypted, the custody log, suspects' identifiers. Choices:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import os
+import re
 import secrets
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyzipper
@@ -61,6 +64,15 @@ def export_root() -> Path:
 
 def _zip_name(export: Export) -> str:
     return f"{export.uuid}.zip"
+
+
+def _part_name(export: Export) -> str:
+    # Hidden, and never a name a download is served from (file_path is the final name).
+    return f".{_zip_name(export)}.part"
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_PART_RE = re.compile(rf"^\.({_UUID})\.zip\.part$")
 
 
 def _progress_key(export_uuid) -> str:
@@ -151,7 +163,7 @@ def build_export(*, export_uuid: str, outbox_id: str | None = None) -> Export | 
     export = _claim(export_uuid)
     if export is None:
         return None  # another worker is on it; the outbox re-sends if it dies
-    part = export_root() / f".{_zip_name(export)}.part"
+    part = export_root() / _part_name(export)
     try:
         if export.referral.withdrawn_at is not None or export.case.destroyed_at is not None:
             raise ServiceError("referral-withdrawn")
@@ -360,13 +372,14 @@ def destroy_case_exports(*, case, rows) -> None:
     """Case destruction (support.casework): a ZIP still waiting for its download goes
     with the case, and so does any half-built one; then the rows."""
     for row in rows:
-        for name in filter(None, [row.file_path, f".{_zip_name(row)}.part"]):
+        for name in filter(None, [row.file_path, _part_name(row)]):
             (export_root() / name).unlink(missing_ok=True)
     rows.delete()
 
 
 def expire_exports(*, now=None) -> int:
-    """Delete the ZIPs of exports past their lifetime, and give up on dead builds."""
+    """Delete the ZIPs of exports past their lifetime, give up on dead builds, and
+    remove the half-written ZIPs that no build owns any more (``sweep_export_parts``)."""
     now = now or timezone.now()
     expired = 0
     live = Export.objects.filter(
@@ -393,4 +406,49 @@ def expire_exports(*, now=None) -> int:
                 data={"export": str(row.uuid)},
             )
             expired += 1
+    sweep_export_parts(now=now)
     return expired
+
+
+def sweep_export_parts(*, now: datetime | None = None, older_than: timedelta = STALE_BUILD) -> int:
+    """Unlink ``.part`` ZIPs older than ``older_than`` whose export is not building.
+
+    Threat: a worker killed mid-build leaves its half-written ZIP behind. It is
+    AES-encrypted, but under a passphrase the liaison was shown, so it is a piece of the
+    case file on disk that no row leads to and nothing deletes. Choice: a part is kept
+    while its export is ``building`` (the build may still be writing it, or will
+    rewrite it when a retry claims it); otherwise it is removed once it has not been
+    written to for ``older_than`` (the time after which a build counts as dead). The
+    age check also covers the race with a claim made after the query below: that
+    build's part is brand new. Returns how many parts were removed.
+    """
+    cutoff = (now or timezone.now()) - older_than
+    root = export_root()
+    found: dict[uuid.UUID, os.DirEntry] = {}
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if (match := _PART_RE.match(entry.name)) and entry.is_file(follow_symlinks=False):
+                found[uuid.UUID(match.group(1))] = entry
+    if not found:
+        return 0
+    building = set(
+        Export.objects.filter(uuid__in=list(found), state=Export.State.BUILDING).values_list(
+            "uuid", flat=True
+        )
+    )
+    removed = 0
+    for export_uuid, entry in found.items():
+        if export_uuid in building:
+            continue
+        try:
+            modified = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime, UTC)
+        except FileNotFoundError:
+            continue  # renamed into place or removed meanwhile
+        if modified > cutoff:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(entry.path)
+            removed += 1
+    if removed:
+        log.info("police export parts removed count=%s", removed)
+    return removed

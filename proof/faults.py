@@ -180,14 +180,20 @@ def _kill_at_random(rows, *, kills: int, env: dict, max_delay: float, rng, log: 
 
 def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
     """(a) SIGKILL during context-file processing (decrypt, MD5, PDQ, derivatives)."""
+    from datetime import timedelta
+
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db.models import Q
+    from django.utils import timezone
 
     from support.models import Case, ContextFile, OutboxMessage
     from vault import services as vault_services
     from vault.audit import Actor
     from vault.crypto import StreamHasher
     from vault.models import AuditEvent, Blob
+    from vault.storage import evidence_store
+    from vault.sweep import sweep_store
 
     label = "worker SIGKILL during file processing"
     canary = canaries.canary()
@@ -239,6 +245,17 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
         control = canaries.Scanner(canaries.forms_of(canary)).hit(uploads[0].file.getvalue())
         plaintext = scanner.tree(Path(settings.EVIDENCE_ROOT)) + scanner.tree(scratch)
         orphans = _orphans(Path(settings.EVIDENCE_ROOT))
+        # The beat task's sweep, as it runs a day later (past its grace period): every
+        # orphan goes, and every file with a row must still be there.
+        swept = sweep_store(now=timezone.now() + timedelta(hours=25))
+        left = _orphans(Path(settings.EVIDENCE_ROOT))
+        store = evidence_store()
+        ids = [b.pk for b in blobs]
+        missing = [
+            str(blob.uuid)
+            for blob in Blob.objects.filter(Q(pk__in=ids) | Q(parent_id__in=ids))
+            if not store.exists(blob.storage_key)
+        ]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -265,8 +282,20 @@ def worker_kills(kills: int, files: int, *, rng) -> list[dict]:
             "measured",
             True,
         ),
+        zero(
+            SUITE,
+            f"{label}: ciphertext left without a row after the sweep "
+            f"({swept['orphans_removed'] + swept['partials_removed']} removed)",
+            len(left),
+        ),
+        zero(
+            SUITE,
+            f"{label}: these files or their derivatives without ciphertext after the sweep",
+            len(missing),
+        ),
     ]
     rows_out[3]["details"], rows_out[4]["details"], rows_out[5]["details"] = lost, twice, plaintext
+    rows_out[7]["details"], rows_out[8]["details"] = left, missing
     return rows_out
 
 

@@ -4,6 +4,8 @@ write down the passphrase shown once, download the AES-256 ZIP once, within 24 h
 import csv
 import hashlib
 import io
+import os
+import time
 import zipfile
 from datetime import timedelta
 
@@ -168,6 +170,55 @@ def test_the_link_expires_after_its_lifetime(built, export_root):
     export.refresh_from_db()
     assert export.state == "expired" and list(export_root.glob("*.zip")) == []
     assert AuditEvent.objects.filter(event="police.export_expired").exists()
+
+
+def _left_part(export, export_root, *, hours: float):
+    """A half-written ZIP, as a worker killed mid-build leaves it, last written ``hours`` ago."""
+    export_root.mkdir(parents=True, exist_ok=True)
+    part = export_root / exports._part_name(export)
+    part.write_bytes(b"PK\x03\x04 encrypted, and cut short")
+    then = time.time() - hours * 3600
+    os.utime(part, (then, then))
+    return part
+
+
+def test_a_half_written_zip_is_kept_while_its_export_is_building(liaison_a, referral, export_root):
+    export = services.start_export(acting=liaison_a, referral=referral, purpose="atestado").export
+    Export.objects.filter(pk=export.pk).update(state=Export.State.BUILDING)
+    part = _left_part(export, export_root, hours=5)
+
+    exports.expire_exports()
+
+    assert part.exists()
+
+
+@pytest.mark.parametrize("state", ["failed", "expired", "queued"])
+def test_an_old_half_written_zip_no_build_owns_is_removed_by_the_expiry_task(
+    state, liaison_a, referral, export_root
+):
+    export = services.start_export(acting=liaison_a, referral=referral, purpose="atestado").export
+    Export.objects.filter(pk=export.pk).update(state=state)
+    part = _left_part(export, export_root, hours=1)
+    stranger = export_root / "notes.txt"
+    stranger.write_text("not ours")
+    os.utime(stranger, (time.time() - 86400, time.time() - 86400))
+
+    tasks.expire_exports()
+
+    assert not part.exists() and stranger.exists()
+    assert Export.objects.get(pk=export.pk).state == state  # the row is not the sweep's
+
+
+def test_a_fresh_half_written_zip_is_kept_even_if_no_build_owns_it(
+    liaison_a, referral, export_root
+):
+    export = services.start_export(acting=liaison_a, referral=referral, purpose="atestado").export
+    part = _left_part(export, export_root, hours=0.1)  # a build that just claimed it
+
+    assert exports.sweep_export_parts() == 0
+    assert part.exists()
+    assert exports.sweep_export_parts(now=timezone.now() + exports.STALE_BUILD) == 1
+    assert not part.exists()
 
 
 def test_the_default_lifetime_is_24_hours(liaison_a, referral):

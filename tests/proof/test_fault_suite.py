@@ -28,6 +28,8 @@ def test_a_worker_killed_while_processing_files_loses_and_repeats_nothing(eviden
     rows = by_figure(faults.worker_kills(3, 8, rng=random.Random(1)))
     assert rows["SIGKILLs"] == 3
     assert rows["files lost"] == rows["files processed twice"] == 0
+    assert rows["ciphertext left without a row after the sweep"] == 0
+    assert rows["these files or their derivatives without ciphertext after the sweep"] == 0
 
 
 def test_a_worker_killed_while_sending_mail_loses_none_and_never_sends_a_second_message(

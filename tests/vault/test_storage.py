@@ -6,12 +6,9 @@ import contextlib
 import os
 import uuid
 
-import boto3
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from moto.server import ThreadedMotoServer
 
-from amparo.localservices import free_port
 from tests.vault.upload_urls import stored_files
 from vault import services, storage
 from vault.models import Blob
@@ -135,41 +132,6 @@ def test_it_refuses_keys_that_are_not_its_own(key, evidence_root):
 
 
 # --- S3 ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A real S3 HTTP API on 127.0.0.1 (moto's server mode), with a bucket."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"  # moto accepts any credentials
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@pytest.fixture
-def bucket(s3_endpoint, settings):
-    name = f"evidence-{uuid.uuid4().hex[:12]}"
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=name)
-    settings.EVIDENCE_STORAGE = "s3"
-    settings.EVIDENCE_S3_BUCKET = name
-    settings.EVIDENCE_S3_ENDPOINT_URL = s3_endpoint
-    settings.EVIDENCE_S3_REGION = "us-east-1"
-    settings.EVIDENCE_S3_ADDRESSING_STYLE = "path"
-    settings.EVIDENCE_S3_PART_SIZE = 5 * MiB
-    return client, name
 
 
 def objects(bucket) -> dict[str, bytes]:
