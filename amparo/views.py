@@ -71,8 +71,11 @@ def server_error(request):
 
     The page is rendered with no request and no context, so neither the session nor
     the user (both in the database) is touched; the language is the visitor's, which
-    LocaleMiddleware took from the cookie or Accept-Language. Every transaction of the
-    request was rolled back with the connection, so "nothing was half-saved" is true.
+    LocaleMiddleware took from the cookie or Accept-Language. Every state change is one
+    service in one transaction, and the one the error cut was rolled back, so "nothing
+    was half-saved" holds. OperationalError also covers the server's other passing
+    failures (too many connections, a statement timeout, a deadlock): "try again
+    shortly" is the right answer to those too; a bug in SQL is a ProgrammingError.
     """
     exception = sys.exc_info()[1]
     if not isinstance(exception, (OperationalError, InterfaceError)):

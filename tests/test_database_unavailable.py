@@ -96,6 +96,15 @@ def test_the_page_shows_no_traceback_or_database_detail():
         assert detail not in page
 
 
+def test_without_its_template_it_still_answers_503_in_both_languages(settings):
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [], "APP_DIRS": False}]
+    response = browser("en").get("/test/loses-db/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    page = response.content.decode()
+    assert page.index("No se ha guardado nada a medias") < page.index("Nothing was half-saved")
+
+
 def test_it_is_a_503_when_the_session_cannot_be_loaded_by_middleware():
     # With PostgreSQL down the first query is usually the session's, made by middleware
     # (support.middleware, via request.user) before any view runs.
