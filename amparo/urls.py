@@ -21,3 +21,6 @@ urlpatterns = [
     # gate, tested in tests/support/test_member_admin.py; otherwise a 404.
     path("dev/mail/", views.dev_mail, name="dev-mail"),
 ]
+
+# A database outage is a 503 with Retry-After; every other uncaught error the 500 page.
+handler500 = "amparo.views.server_error"

@@ -556,8 +556,13 @@ def postgres_restart() -> list[dict]:
     after = _counts()
     changed = {k: after[k] - before[k] for k in before if after[k] != before[k]}
     told_received = response.headers.get("Location") == "/receipt/"
-    # The error page (templates/500.html) tells the family that nothing was half-saved.
-    error_page = "No se ha guardado nada a medias" in response.content.decode(errors="replace")
+    # A lost database is a 503 with Retry-After (amparo.views.server_error), whose page
+    # (templates/503.html) tells the family, in Spanish, that nothing was half-saved.
+    error_page = (
+        response.status_code == 503
+        and response.headers.get("Retry-After", "").isdigit()
+        and "No se ha guardado nada a medias" in response.content.decode(errors="replace")
+    )
     retry_ok, detail = True, ""
     try:
         reference = family.send()
@@ -573,7 +578,7 @@ def postgres_restart() -> list[dict]:
             SUITE,
             f"{label}: the interrupted send's answer",
             response.status_code,
-            "the 'nothing was half-saved, try again' page, not a receipt",
+            "503, Retry-After, the 'nothing was half-saved, try again' page, not a receipt",
             bool(restarted) and not told_received and error_page,
         ),
         zero(

@@ -108,6 +108,25 @@ def assign_case(
 
 
 @transaction.atomic
+def take_case(*, actor: Membership, case: Case, origin: str = "") -> Case:
+    """The actor takes a case nobody has (the permission table's `case.take`).
+
+    Two members may press "Take" on the same new case: the second finds it taken,
+    which is ServiceError("already-taken") — told apart from a role or a case the
+    actor may not take at all (PermissionDenied) — and nothing changes. Taking never
+    moves a case from one member to another; a coordinator does that with
+    `assign_case`.
+    """
+    case = lock_live_case(case)
+    require(actor, "case.take", on=case)  # the role and the organisation, whoever has it
+    if case.assignee_id == actor.pk:
+        return case  # a second click: theirs already
+    if case.assignee_id is not None:
+        raise ServiceError("already-taken")
+    return assign_case(actor=actor, case=case, assignee=actor, origin=origin)
+
+
+@transaction.atomic
 def set_priority(*, actor: Membership, case: Case, priority: int, origin: str = "") -> None:
     case = lock_live_case(case)
     require(actor, "case.priority", case=case)

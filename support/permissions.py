@@ -95,6 +95,38 @@ def get_case_for_user(user, organisation_uuid, case_uuid, *, roles=CASE_ROLES):
     return membership, case
 
 
+def get_case_to_take(user, organisation_uuid, case_uuid, *, shown_as_nobodys: bool):
+    """(membership, case) for "Take this case": as `get_case_for_user` with the roles
+    of `case.take`, except for a case a colleague took after the member saw it.
+
+    Threat: a caseworker reaches a colleague's case by posting to its URL. Choice:
+    that stays a 403 (the IDOR matrix's request), unless the request is the case
+    page's Take form, which says the case was shown as nobody's (`shown_as_nobodys`):
+    then a member whose role may take cases gets the case, so that
+    casework.take_case says a colleague took it first and changes nothing. All the
+    member learns is that a colleague has the case, which their 403 says already (a
+    caseworker sees their own cases and the new ones nobody has).
+    """
+    from .models import Case
+
+    roles = ACTIONS["case.take"]
+    try:
+        return get_case_for_user(user, organisation_uuid, case_uuid, roles=roles)
+    except PermissionDenied:
+        if not shown_as_nobodys:
+            raise
+    membership = get_membership_for_user(user, organisation_uuid, roles=roles)
+    case = (
+        Case.objects.select_related("incident", "assignee__user")
+        .filter(organisation=membership.organisation, uuid=case_uuid, destroyed_at=None)
+        .exclude(assignee=None)
+        .first()
+    )
+    if case is None:
+        raise PermissionDenied
+    return membership, case
+
+
 def get_incident_for_user(user, organisation_uuid, incident_uuid, *, roles=CASE_ROLES):
     from .models import Incident
 

@@ -52,6 +52,7 @@ from .permissions import (
     ACTIONS,
     CASE_ROLES,
     get_case_for_user,
+    get_case_to_take,
     get_incident_for_user,
     get_invitation_for_admin,
     get_member_for_admin,
@@ -59,6 +60,7 @@ from .permissions import (
     may,
     require,
     roles_for,
+    visible_cases,
 )
 from .templatetags.staffdates import format_when
 
@@ -74,6 +76,7 @@ SERVICE_MESSAGES = {
     "bad-role": gettext_lazy("Choose a role from the list."),
     "bad-transition": gettext_lazy("A case cannot move to that status from its current one."),
     "bad-assignee": gettext_lazy("That person cannot be assigned cases."),
+    "already-taken": gettext_lazy("A colleague took this case first; nothing was changed."),
     "not-allowed": gettext_lazy("Your role does not allow this."),
     "bad-retention": gettext_lazy("Choose between 30 and 3650 days."),
     "legal-hold": gettext_lazy("The case is on legal hold: lift the hold first."),
@@ -545,15 +548,21 @@ def case_labels(request, org, case):
 @require_POST
 @login_required
 def case_take(request, org, case):
-    membership, case = _acting(request, org, case, "case.take")
-    return _done(
-        request,
-        org,
-        case,
-        lambda _data: casework.assign_case(
-            actor=membership, case=case, assignee=membership, origin=origin(request)
-        ),
+    """Take a case nobody has. Pressed by two members on the same new case, the second
+    is told a colleague took it first, nothing changes, and they land where they may
+    still look: the case for a coordinator, the queue for a caseworker."""
+    membership, case = get_case_to_take(
+        request.user, org, case, shown_as_nobodys=request.POST.get("shown") == "nobody"
     )
+    try:
+        casework.take_case(actor=membership, case=case, origin=origin(request))
+    except events.ServiceError as exc:
+        messages.error(request, service_message(exc.code))
+    else:
+        messages.success(request, _("Saved."))
+    if not visible_cases(membership).filter(pk=case.pk).exists():
+        return redirect("support:org-home", org=org)
+    return redirect("support:case-detail", org=org, case=case.uuid)
 
 
 @require_POST

@@ -47,6 +47,7 @@ def test_reports_sent_while_redis_is_down_are_all_kept_and_their_work_done_later
 
 def test_a_postgres_restart_mid_send_saves_nothing_and_the_retry_saves_it_whole(evidence):
     rows = by_figure(faults.postgres_restart())
+    assert rows["the interrupted send's answer"] == 503
     assert rows["the family's next try is saved whole"] is True
 
 

@@ -86,7 +86,7 @@ ACTIONS = [
         "take",
         Role.CASEWORKER,
         Role.ORG_ADMIN,
-        good=lambda case, c: {},
+        good=lambda case, c: {"shown": "nobody"},  # as the case page's form posts it
         changed=lambda case: case.assignee_id is not None,
         event="case.assigned",
     ),
@@ -291,3 +291,85 @@ def test_a_form_returns_to_the_section_it_is_on(setting, caseworker):
     ]:
         response = client.post(reverse(f"support:case-{action}", kwargs=kwargs), data)
         assert response.url == reverse(f"support:{section}", kwargs=kwargs), action
+
+
+def _take_form(client, case) -> tuple[str, dict]:
+    """The "Take this case" form as the case page shows it: its action and its fields."""
+    kwargs = {"org": case.organisation.uuid, "case": case.uuid}
+    page = client.get(reverse("support:case-detail", kwargs=kwargs)).content.decode()
+    action = reverse("support:case-take", kwargs=kwargs)
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
+    assert form, "the case page shows no Take form"
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form[0]))
+    fields.pop("csrfmiddlewaretoken", None)
+    return action, fields
+
+
+def _messages(client, url, language) -> list[str]:
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    return re.findall(r'<p class="message message-\w+">(.+?)</p>', page)
+
+
+@pytest.mark.parametrize("role", [Role.CASEWORKER, Role.COORDINATOR])
+def test_a_member_who_loses_the_race_to_take_a_case_is_told_and_nothing_changes(
+    role, setting, org_x
+):
+    case, _context = setting
+    first, second = make_member(org_x, role), make_member(org_x, role)
+    first_client, second_client = client_for(first), client_for(second)
+    # Both have the case page open while nobody has the case.
+    first_url, first_form = _take_form(first_client, case)
+    second_url, second_form = _take_form(second_client, case)
+    assert first_client.post(first_url, first_form).status_code == 302
+    before = _state(case)
+    events = AuditEvent.objects.filter(object_id=case.uuid, event="case.assigned").count()
+
+    told = {}
+    for language in ("es", "en"):
+        response = second_client.post(second_url, second_form, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 302
+        # Back where the member can still look: the case for a coordinator, the queue
+        # for a caseworker (a colleague's case is not theirs to see).
+        if role == Role.CASEWORKER:
+            assert response.url == reverse("support:org-home", args=[case.organisation.uuid])
+        else:
+            assert response.url == reverse(
+                "support:case-detail", kwargs={"org": case.organisation.uuid, "case": case.uuid}
+            )
+        told[language] = _messages(second_client, response.url, language)
+    assert told["en"] == ["A colleague took this case first; nothing was changed."]
+    assert told["es"] == [
+        "Otra persona del equipo se ha encargado de este caso antes que tú; no se ha cambiado nada."
+    ]
+    assert _state(case) == before
+    case.refresh_from_db()
+    assert case.assignee == first
+    assert AuditEvent.objects.filter(object_id=case.uuid, event="case.assigned").count() == events
+
+
+def test_a_caseworker_taking_a_colleagues_case_outside_the_page_is_still_403(setting, org_x):
+    # Without the page's "shown as nobody's" field this is not a lost race but a
+    # request for a case the caseworker may not see (the IDOR matrix's request).
+    case, _context = setting
+    colleague, caseworker = make_member(org_x, Role.CASEWORKER), make_member(org_x, Role.CASEWORKER)
+    casework.assign_case(actor=colleague, case=case, assignee=colleague)
+    before = _state(case)
+    url = reverse("support:case-take", kwargs={"org": case.organisation.uuid, "case": case.uuid})
+    assert client_for(caseworker).post(url).status_code == 403
+    assert _state(case) == before
+
+
+@pytest.mark.parametrize("role", [Role.POLICE_LIAISON, Role.ORG_ADMIN])
+def test_a_role_that_may_not_take_is_refused_even_after_a_colleague_took_it(
+    role, setting, org_x, org_y
+):
+    case, _context = setting
+    colleague = make_member(org_x, Role.CASEWORKER)
+    url, form = _take_form(client_for(colleague), case)  # what the page shows
+    casework.assign_case(actor=colleague, case=case, assignee=colleague)
+    before = _state(case)
+    assert client_for(make_member(org_x, role)).post(url, form).status_code == 403
+    for outsider_role in (Role.COORDINATOR, Role.CASEWORKER):
+        outsider = make_member(org_y, outsider_role)
+        assert client_for(outsider).post(url, form).status_code == 404
+    assert _state(case) == before

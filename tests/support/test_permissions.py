@@ -214,3 +214,32 @@ def test_the_view_and_the_service_read_the_same_rule(monkeypatch, caseworker, ca
     with pytest.raises(PermissionDenied):
         casework.add_note(actor=caseworker, case=case, body="x", shared=False)
     assert not case.notes.exists()
+
+
+def test_taking_a_case_a_colleague_has_is_already_taken_not_a_refusal(
+    org_x, coordinator, caseworker, police_liaison, case
+):
+    from support import casework
+    from support.events import ServiceError
+
+    colleague = make_member(org_x, Role.CASEWORKER)
+    casework.take_case(actor=colleague, case=case)
+    for member in (caseworker, coordinator):  # roles that may take cases: told it is taken
+        with pytest.raises(ServiceError) as taken:
+            casework.take_case(actor=member, case=case)
+        assert taken.value.code == "already-taken"
+    with pytest.raises(PermissionDenied):  # a role that may never take one: refused
+        casework.take_case(actor=police_liaison, case=case)
+    case.refresh_from_db()
+    assert case.assignee == colleague
+
+
+def test_a_caseworker_may_not_take_an_unassigned_case_past_triage(coordinator, caseworker, case):
+    from support import casework
+
+    casework.change_status(actor=coordinator, case=case, status="triaged")
+    with pytest.raises(PermissionDenied):
+        casework.take_case(actor=caseworker, case=case)
+    casework.take_case(actor=coordinator, case=case)
+    case.refresh_from_db()
+    assert case.assignee == coordinator
