@@ -6,7 +6,7 @@ from proof import backlog
 from tests.proof.conftest import assert_held
 
 # Transactional: the workers are other processes and must see the queued rows.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_backlog_drains_with_nothing_lost_and_nothing_twice(settings, tmp_path):

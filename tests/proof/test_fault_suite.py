@@ -8,9 +8,8 @@ from proof import faults, workers
 from tests.proof.conftest import assert_held
 
 # Transactional: the workers are other processes and must see what the suite wrote.
-# serialized_rollback: the seeded takedown registry (a data migration) is back for each
-# test, though an earlier transactional test flushed it.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# The seeded takedown registry is put back by tests/proof/conftest.py (_registry).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
