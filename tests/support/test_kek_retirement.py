@@ -105,6 +105,27 @@ def test_families_filed_before_rotation_sign_in_once_the_old_kek_is_retired(
     assert sign_in(case, crypto.generate_access_code()) is None
 
 
+def test_the_sign_in_page_opens_a_case_filed_before_the_old_kek_was_retired(
+    org_x, add_kek, settings
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    case = make_case(org_x)
+    new = add_kek()
+    services.rotate_keys()
+    retire_all_but(settings, new)
+
+    def post(code):
+        return Client(REMOTE_ADDR="198.51.100.9").post(
+            reverse("reporting:family-signin"), {"reference": case.reference, "code": code}
+        )
+
+    assert post(crypto.format_access_code(case.access_code)).url == reverse("reporting:status")
+    wrong = post("ABCD-EFGH-JKMN-PQRS")
+    assert wrong.status_code == 200 and not hasattr(wrong, "url")
+
+
 # --- Blind indexes -------------------------------------------------------------------
 
 
