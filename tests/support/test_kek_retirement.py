@@ -158,6 +158,8 @@ def test_search_finds_old_and_new_rows_while_a_rotation_is_under_way(org_x, coor
     assert {old.pk, mid.pk} <= found(coordinator, f"@{HANDLE}")
     assert {old.pk, mid.pk} <= found(coordinator, URL)
     assert set(selectors.queue(coordinator, {"label": "colegio"})) == {old, mid}
+    # A family re-sending a link it gave before the new KEK is not given it twice.
+    assert intake.add_family_links(case=old, urls=[URL]) == 0
 
 
 def test_a_case_filed_mid_rotation_is_linked_once_rotation_has_run(org_x, add_kek):
