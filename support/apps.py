@@ -14,6 +14,8 @@ class SupportConfig(AppConfig):
         from . import (
             adapters,
             checks,  # noqa: F401  (registers the deployment checks)
+            indexes,
+            intake,
             members,
         )
         from .models import Case
@@ -33,3 +35,15 @@ class SupportConfig(AppConfig):
         # Values under a version-derived key that rotation must rewrite (docs/production.md).
         register_rotation_step("support.invitation_tokens", members.reencrypt_invitation_tokens)
         register_rotation_step("support.mfa_secrets", adapters.reencrypt_mfa_secrets)
+        # What used to stay tied to the oldest KEK (docs/production.md, "Rotating and
+        # retiring a KEK"): blind indexes are recomputed, access-code hashes re-encrypted.
+        register_rotation_step(
+            "support.blind_indexes",
+            indexes.recompute_blind_indexes,
+            counts=indexes.blind_index_version_counts,
+        )
+        register_rotation_step(
+            "support.access_codes",
+            intake.reseal_family_codes,
+            counts=intake.family_code_version_counts,
+        )

@@ -499,7 +499,21 @@ MAX_LABELS = 10
 def label_index(text: str) -> str:
     from vault.fields import blind_index
 
-    return blind_index(" ".join(text.split()).casefold(), domain="label")
+    from .models import label_index_source
+
+    value, domain = label_index_source(text)
+    return blind_index(value, domain=domain)
+
+
+def label_indexes(text: str) -> list[str]:
+    """Every index a stored label with this text may carry (one per KEK version in the
+    ring): for lookups, so a filter keeps finding labels while a rotation runs."""
+    from vault.fields import blind_indexes
+
+    from .models import label_index_source
+
+    value, domain = label_index_source(text)
+    return blind_indexes(value, domain=domain)
 
 
 @transaction.atomic
@@ -518,7 +532,8 @@ def set_labels(*, actor: Membership, case: Case, labels: list[str], origin: str 
         raise ServiceError("too-many-labels")
     case.labels.all().delete()
     for text in clean:
-        label = CaseLabel(case=case, index=label_index(text))
+        label = CaseLabel(case=case)
         label.value = text
+        label.set_index()
         label.save()
     _event(case, "case.labels_changed", actor, origin, {"count": len(clean)})

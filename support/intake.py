@@ -7,6 +7,7 @@ the audit event inside. The acting party is the family of the case.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from vault import audit, crypto, keys, normalize
 from vault import services as vault_services
-from vault.fields import blind_index
+from vault.fields import blind_indexes
 
 from . import events, outbox, ratelimit
 from .events import ServiceError, family_actor, lock_live_case
@@ -80,23 +81,158 @@ class Submission:
 # --- Access codes -------------------------------------------------------------------------
 
 
-def _access_pepper() -> tuple[int, bytes]:
-    version = keys.keyring().current_version
-    return version, keys.purpose_key("access-code-pepper", version)
+# Threat: the stored hash must be useless without a key kept outside the database
+# (a dump alone must not allow even slow offline guessing), and that key must be
+# rotatable like every other: the former design peppered the code with HMAC under the
+# KEK version current when the case was filed, so retiring that KEK locked out every
+# family filed before — the server never has the codes and cannot re-hash them.
+# Choice: the Argon2id hash of the code is *encrypted* (AES-256-GCM, under the
+# "access-code" purpose key of the current KEK version, the associated data naming the
+# case), stored as "a1$v<version>$<token>". Rotation decrypts and re-encrypts it without
+# knowing the code. The binding to the case means a hash copied from a case whose code
+# someone knows onto another case's row does not open there.
+# A hash of the former format ("v<n>$<argon2id of HMAC(pepper n, code)>") is migrated
+# (support migration 0011, and every rotate_keys) by encrypting it together with its
+# 32-byte pepper: the pepper then lives only inside a value that needs the current
+# KEK, so it no longer ties anything to KEK n. The pepper reveals nothing about KEK n
+# or its other purpose keys (HKDF), and with the current KEK and the database one has
+# the hash anyway. On the family's next successful sign-in the code is re-hashed in
+# the new form, and that copy of the pepper is gone.
+
+ACCESS_FORMAT = "a1$"
+_LEGACY_INNER = "p$"  # inner value of a migrated hash: "p$<base64 pepper>$<argon2id hash>"
 
 
-def hash_family_code(code: str) -> str:
-    version, pepper = _access_pepper()
-    return f"v{version}${crypto.hash_access_code(code, pepper)}"
+def access_code_context(case: Case) -> str:
+    return f"support_case|access_code_hash|{case.uuid}"
 
 
-def _verify_family_code(stored: str, code: str) -> bool:
-    version_part, _, hashed = stored.partition("$")
+def seal_family_hash(inner: str, *, case: Case) -> str:
+    """Encrypt an access-code hash (or a migrated one) for `case`'s row."""
+    return ACCESS_FORMAT + keys.encrypt_text(
+        inner, purpose="access-code", context=access_code_context(case)
+    )
+
+
+def hash_family_code(code: str, *, case: Case) -> str:
+    return seal_family_hash(crypto.hash_access_code(code), case=case)
+
+
+def _open_family_hash(stored: str, case: Case) -> tuple[str, bytes | None]:
+    """(Argon2id hash, pepper or None) of a stored value; CryptoError/ValueError if it
+    is malformed, tampered with, bound to another case or under a KEK not in the ring."""
+    if stored.startswith(ACCESS_FORMAT):
+        inner = keys.decrypt_text(
+            stored[len(ACCESS_FORMAT) :], purpose="access-code", context=access_code_context(case)
+        )
+        if inner.startswith(_LEGACY_INNER):
+            pepper_text, _, hashed = inner[len(_LEGACY_INNER) :].partition("$")
+            pepper = base64.urlsafe_b64decode(pepper_text.encode())
+            if len(pepper) != crypto.KEY_SIZE:
+                raise crypto.IntegrityError("access-code")
+            return hashed, pepper
+        return inner, None
+    version_part, sep, hashed = stored.partition("$")  # the former, peppered format
+    if not sep or not version_part.startswith("v"):
+        raise ValueError("not an access-code hash")
+    return hashed, keys.purpose_key("access-code-pepper", int(version_part.removeprefix("v")))
+
+
+def _verify_family_code(case: Case, code: str) -> bool:
+    """True if `code` is the case's; on success, a hash still peppered the former way is
+    replaced by a new-form one (a conditional update: a concurrent change wins)."""
+    stored = case.access_code_hash
     try:
-        pepper = keys.purpose_key("access-code-pepper", int(version_part.removeprefix("v")))
+        hashed, pepper = _open_family_hash(stored, case)
     except (ValueError, crypto.CryptoError):
+        crypto.burn_verify_time()  # as long as a real verification: no oracle
         return False
-    return crypto.verify_access_code(hashed, code, pepper)
+    if not crypto.verify_access_code(hashed, code, pepper):
+        return False
+    if pepper is not None:
+        renewed = hash_family_code(code, case=case)
+        if Case.objects.filter(pk=case.pk, access_code_hash=stored).update(
+            access_code_hash=renewed
+        ):
+            case.access_code_hash = renewed
+    return True
+
+
+def reseal_family_codes(*, batch_size: int = 500) -> int:
+    """Put every stored access-code hash under the current KEK version; return how many.
+
+    Former-format hashes are migrated (with their pepper, as above) and new-format ones
+    re-encrypted. Idempotent and resumable: a row already on the current version is
+    skipped, each batch is one transaction with its rows locked. A row that cannot be
+    read — its KEK version already gone from the ring, or altered — is left as it is
+    (nobody can sign in with it, and nothing but a new code can repair it) and still
+    counted under its version by :func:`family_code_version_counts`, so the command
+    does not call retiring safe while it is there.
+    """
+    current = keys.keyring().current_version
+    done_prefix = f"{ACCESS_FORMAT}v{current}$"
+    done = 0
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            rows = list(
+                Case._base_manager.select_for_update()
+                .exclude(access_code_hash="")
+                .exclude(access_code_hash__startswith=done_prefix)
+                .filter(pk__gt=last_pk)
+                .only("pk", "uuid", "access_code_hash")
+                .order_by("pk")[:batch_size]
+            )
+            if not rows:
+                return done
+            changed = []
+            for row in rows:
+                try:
+                    hashed, pepper = _open_family_hash(row.access_code_hash, row)
+                except (ValueError, crypto.CryptoError):
+                    continue  # unreadable: left, and counted by family_code_version_counts
+                if pepper is None:
+                    inner = hashed
+                else:
+                    inner = f"{_LEGACY_INNER}{base64.urlsafe_b64encode(pepper).decode()}${hashed}"
+                row.access_code_hash = seal_family_hash(inner, case=row)
+                changed.append(row)
+            Case._base_manager.bulk_update(changed, ["access_code_hash"])
+            done += len(changed)
+            last_pk = rows[-1].pk
+
+
+def family_code_version_counts() -> dict[str, int]:
+    """Access-code hashes per KEK version they need: ``{"v2": n, "former v1": m}``.
+
+    Counted in SQL (``split_part`` on the stored prefix): the hashes never leave the
+    database for this, and it costs one scan whatever the number of cases.
+    """
+    from django.db.models import CharField, Count, F, Func, Value
+
+    def part(n: int) -> Func:
+        return Func(
+            F("access_code_hash"),
+            Value("$"),
+            Value(n),
+            function="split_part",
+            output_field=CharField(),
+        )
+
+    stored = Case._base_manager.exclude(access_code_hash="")
+    counts: dict[str, int] = {}
+    groups = [
+        ("", stored.filter(access_code_hash__startswith=ACCESS_FORMAT).annotate(label=part(2))),
+        (
+            "former ",
+            stored.exclude(access_code_hash__startswith=ACCESS_FORMAT).annotate(label=part(1)),
+        ),
+    ]
+    for prefix, rows in groups:
+        for row in rows.values("label").annotate(n=Count("pk")).order_by():
+            label = prefix + row["label"]
+            counts[label] = counts.get(label, 0) + row["n"]
+    return dict(sorted(counts.items()))
 
 
 # --- The report ---------------------------------------------------------------------------
@@ -140,7 +276,7 @@ def _priority(categories: list[str], age_band: str) -> int:
 def _add_location(case: Case, *, kind: str, value: str) -> Location:
     location = Location(case=case, kind=kind, platform=normalize.detect_platform(value) or "")
     location.value = value
-    location.index = blind_index(value, domain="url")
+    location.set_index()
     location.save()
     return location
 
@@ -150,8 +286,7 @@ def _add_identifier(
 ) -> Identifier:
     identifier = Identifier(case=case, kind=kind, platform=platform, is_demanding_party=demanding)
     identifier.value = value
-    domain = f"{kind}:{platform}" if kind == Identifier.Kind.HANDLE else kind
-    identifier.index = blind_index(value.casefold(), domain=domain)
+    identifier.set_index()
     identifier.save()
     return identifier
 
@@ -182,7 +317,6 @@ def submit_report(
     case = Case(
         organisation=organisation,
         incident=incident,
-        access_code_hash=hash_family_code(code),
         filer_role=s.filer_role,
         age_band=s.age_band,
         contact_preference=s.contact_preference,
@@ -190,6 +324,7 @@ def submit_report(
         is_sextortion="sextortion" in categories,
         priority=_priority(categories, s.age_band),
     )
+    case.access_code_hash = hash_family_code(code, case=case)  # bound to case.uuid
     case.contact = s.contact
     case.narrative = s.narrative
     _save_with_new_reference(case)
@@ -264,9 +399,9 @@ def check_family_access(*, reference: str, code: str, client_ip: str) -> Case | 
     )
     case = Case.objects.filter(reference=reference, destroyed_at=None).first()
     if case is None or not allowed:
-        crypto.burn_verify_time(_access_pepper()[1])
+        crypto.burn_verify_time()
         return None
-    return case if _verify_family_code(case.access_code_hash, code) else None
+    return case if _verify_family_code(case, code) else None
 
 
 # --- What the family adds afterwards ------------------------------------------------------
@@ -297,7 +432,9 @@ def add_family_links(*, case: Case, urls: list[str], origin: str = "") -> int:
     known = set(case.locations.values_list("index", flat=True))
     added = 0
     for url in urls:
-        if blind_index(url, domain="url") not in known:
+        # Under every KEK version in the ring: mid-rotation, older rows still carry
+        # an index made under the previous version.
+        if known.isdisjoint(blind_indexes(url, domain="url")):
             _add_location(case, kind=Location.Kind.URL, value=url)
             added += 1
     _family_event(case, "case.links_added", origin, {"count": added})

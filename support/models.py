@@ -4,7 +4,18 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from vault.fields import EncryptedText, FieldKeyOwner
+from vault.fields import EncryptedText, FieldKeyOwner, blind_index_with_version
+
+
+def set_blind_index(row) -> None:
+    """Set a row's blind index from its value, under the current KEK version, and record
+    the version (vault.fields, "Blind indexes"); rotation calls it again on old rows."""
+    value, domain = row.index_source()
+    row.index_kek_version, row.index = blind_index_with_version(value, domain=domain)
+
+
+def label_index_source(text: str) -> tuple[str, str]:
+    return " ".join(text.split()).casefold(), "label"
 
 
 class Organisation(models.Model):
@@ -195,8 +206,10 @@ class Case(FieldKeyOwner):
         Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
     )
     reference = models.CharField(max_length=16, unique=True)
-    # "v<pepper version>$<argon2id hash>" of the family's access code; never the code.
-    access_code_hash = models.CharField(max_length=200)
+    # The family's access code, never the code itself: its Argon2id hash, encrypted
+    # under the current KEK ("a1$v<version>$…", support.intake); or, until migrated,
+    # the former "v<pepper version>$<argon2id hash>".
+    access_code_hash = models.CharField(max_length=400)
     status = models.CharField(max_length=20, choices=CaseStatus.choices, default=CaseStatus.NEW)
     priority = models.IntegerField(choices=Priority.choices, default=Priority.NORMAL)
     assignee = models.ForeignKey(
@@ -285,6 +298,9 @@ class Location(models.Model):
     value_sealed = models.TextField()
     value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
+    # The KEK version whose blind-index key made `index`; NULL: made before versions
+    # were recorded (under the oldest KEK kept then). Rotation recomputes the others.
+    index_kek_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -293,6 +309,12 @@ class Location(models.Model):
 
     def __str__(self):
         return f"location {self.uuid}"
+
+    def index_source(self) -> tuple[str, str]:
+        """(normalised value, domain) of the blind index; the value is normalised at intake."""
+        return self.value, "url"
+
+    set_index = set_blind_index
 
 
 class Identifier(models.Model):
@@ -316,10 +338,19 @@ class Identifier(models.Model):
     value_sealed = models.TextField()
     value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
+    # The KEK version whose blind-index key made `index`; NULL: made before versions
+    # were recorded (under the oldest KEK kept then). Rotation recomputes the others.
+    index_kek_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return f"identifier {self.uuid}"
+
+    def index_source(self) -> tuple[str, str]:
+        domain = f"{self.kind}:{self.platform}" if self.kind == self.Kind.HANDLE else self.kind
+        return self.value.casefold(), domain
+
+    set_index = set_blind_index
 
 
 class Fingerprint(models.Model):
@@ -537,9 +568,17 @@ class CaseLabel(models.Model):
     value_sealed = models.TextField()
     value = EncryptedText("value_sealed")
     index = models.CharField(max_length=64, db_index=True)
+    # The KEK version whose blind-index key made `index`; NULL: made before versions
+    # were recorded (under the oldest KEK kept then). Rotation recomputes the others.
+    index_kek_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "index"], name="one_label_per_case")]
 
     def __str__(self):
         return f"label {self.uuid}"
+
+    def index_source(self) -> tuple[str, str]:
+        return label_index_source(self.value)
+
+    set_index = set_blind_index

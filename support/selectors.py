@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from vault import normalize
-from vault.fields import blind_index
+from vault.fields import blind_indexes
 from vault.models import AuditEvent
 
 from . import extensions
@@ -73,19 +73,21 @@ STAFF_WORDS = {
 
 def _search_indexes(q: str) -> tuple[set[str], set[str]]:
     """Blind indexes a search text could match: (location indexes, identifier indexes)."""
+    # Each candidate under every KEK version in the ring (vault.fields.blind_indexes):
+    # while a rotation runs, rows not yet recomputed carry the previous version's index.
     locations, identifiers = set(), set()
     with contextlib.suppress(ValueError):
-        locations.add(blind_index(normalize.normalise_url(q), domain="url"))
+        locations.update(blind_indexes(normalize.normalise_url(q), domain="url"))
     with contextlib.suppress(ValueError):
-        identifiers.add(blind_index(normalize.normalise_phone(q).casefold(), domain="phone"))
+        identifiers.update(blind_indexes(normalize.normalise_phone(q).casefold(), domain="phone"))
     for platform in ("", *normalize.PLATFORMS):
         try:
             handle = normalize.normalise_handle(q, platform or None)
         except ValueError:
             continue
-        identifiers.add(blind_index(handle.casefold(), domain=f"handle:{platform}"))
-    identifiers.add(blind_index(q.strip().casefold(), domain="payment"))
-    identifiers.add(blind_index(q.strip().casefold(), domain="name"))
+        identifiers.update(blind_indexes(handle.casefold(), domain=f"handle:{platform}"))
+    identifiers.update(blind_indexes(q.strip().casefold(), domain="payment"))
+    identifiers.update(blind_indexes(q.strip().casefold(), domain="name"))
     return locations, identifiers
 
 
@@ -123,9 +125,9 @@ def queue(membership, data: dict):
     if data.get("age_band"):
         cases = cases.filter(age_band=data["age_band"])
     if data.get("label"):
-        from .casework import label_index
+        from .casework import label_indexes
 
-        cases = cases.filter(labels__index=label_index(data["label"]))
+        cases = cases.filter(labels__index__in=label_indexes(data["label"]))
     if data.get("since"):
         cases = cases.filter(created_at__date__gte=data["since"])
     if data.get("until"):

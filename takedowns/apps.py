@@ -34,3 +34,12 @@ class TakedownsConfig(AppConfig):
         from . import demo
 
         demo_seeded.connect(demo.seed_takedown_demo, dispatch_uid="takedowns-demo")
+
+        # A notice item keeps its location's blind index for the repeat rule; support's
+        # rotation step (registered first: support is ready before this app) recomputes
+        # the locations', this one copies them over.
+        from vault.services import register_rotation_step
+
+        from .services import sync_item_url_indexes
+
+        register_rotation_step("takedowns.url_indexes", sync_item_url_indexes)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from django.db import connection as db_connection
 from django.db import connections, transaction
 from django.db.models import Case as SqlCase
-from django.db.models import F, Q, Value, When
+from django.db.models import F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from support import outbox
@@ -144,6 +144,19 @@ def recent_repeats(*, organisation, route: Route, locations: list[Location], now
         notice__organisation=organisation,
         notice__state__in=COUNTS_AS_SENT,
     ).filter(Q(notice__sent_at__gte=cutoff) | Q(notice__queued_at__gte=cutoff))
+
+
+def sync_item_url_indexes() -> int:
+    """Give every notice item its location's current blind index; return how many changed.
+
+    Run by ``rotate_keys`` after support has recomputed the locations' indexes under
+    the new KEK version, so the repeat rule still matches items sent before rotation.
+    One UPDATE, idempotent (only items that differ are written).
+    """
+    current = Location.objects.filter(pk=OuterRef("location_id")).values("index")[:1]
+    return NoticeItem.objects.exclude(url_index=F("location__index")).update(
+        url_index=Subquery(current)
+    )
 
 
 # --- Preparing -----------------------------------------------------------------------

@@ -202,7 +202,20 @@ def parse_keyring(spec: str) -> KeyRing:
     return KeyRing(keys)
 
 
-PURPOSES = ("file-wrap", "field", "blind-index", "mfa", "access-code-pepper", "signing")
+# "access-code-pepper" is the HMAC pepper of access-code hashes made before they were
+# encrypted (read only, for those); "access-code" is the AES-GCM key that encrypts the
+# stored hashes now. Two purposes, so no key is ever both an HMAC key and an AES key —
+# and a migrated hash, which carries its old pepper inside (support.intake), is never
+# encrypted under that same pepper.
+PURPOSES = (
+    "file-wrap",
+    "field",
+    "blind-index",
+    "mfa",
+    "access-code-pepper",
+    "signing",
+    "access-code",
+)
 
 
 def derive_key(provider: KeyProvider, purpose: str, version: int | None = None) -> bytes:
@@ -859,24 +872,28 @@ def generate_case_reference() -> str:
     )
 
 
-def _pepper(code: str, pepper: bytes) -> bytes:
+def _pepper(code: str, pepper: bytes | None) -> bytes:
+    if pepper is None:
+        return normalise_access_code(code).encode()
     _check_key(pepper, "pepper")
     return hmac.new(bytes(pepper), normalise_access_code(code).encode(), hashlib.sha256).digest()
 
 
-def hash_access_code(code: str, pepper: bytes) -> str:
-    """Hash an access code for storage: HMAC-SHA-256 pepper, then Argon2id.
+def hash_access_code(code: str, pepper: bytes | None = None) -> str:
+    """Hash an access code for storage: Argon2id, optionally over an HMAC-SHA-256 pepper.
 
-    Threat: a stolen database must not yield the codes. Choice: the normalised
-    code is first keyed with HMAC-SHA-256 under the ``"access-code-pepper"`` purpose
-    key, which lives outside the database — a dump alone cannot be attacked at
-    all; then Argon2id (RFC 9106; t=3, m=64 MiB, p=1, 16-byte salt) makes every
-    guess expensive even if the pepper leaks too.
+    Threat: a stolen database must not yield the codes. Choice: Argon2id (RFC 9106;
+    t=3, m=64 MiB, p=1, 16-byte salt) makes every guess expensive. The key that lives
+    outside the database is applied by the caller: Amparo now *encrypts* the hash
+    (``support.intake``, AES-256-GCM under the ``"access-code"`` purpose key), which
+    rotation can redo without the code, so ``pepper`` is None for new codes. With a
+    pepper (the former design, still verified for older rows), the normalised code is
+    first keyed with HMAC-SHA-256 under it.
     """
     return _password_hasher().hash(_pepper(code, pepper))
 
 
-def verify_access_code(stored: str, code: str, pepper: bytes) -> bool:
+def verify_access_code(stored: str, code: str, pepper: bytes | None = None) -> bool:
     """Check a typed code against its stored hash; True or False, never raises on mismatch.
 
     The comparison is Argon2's constant-time one. A malformed stored hash also
@@ -889,11 +906,11 @@ def verify_access_code(stored: str, code: str, pepper: bytes) -> bool:
     except VerificationError:
         return False
     except InvalidHashError:
-        burn_verify_time(pepper)
+        burn_verify_time()
         return False
 
 
-def burn_verify_time(pepper: bytes) -> None:
+def burn_verify_time(pepper: bytes | None = None) -> None:
     """Spend the time of one verification, for a case reference that does not exist.
 
     Threat: if an unknown reference answered faster than a wrong code, timing would

@@ -19,10 +19,11 @@ Consequences, by design:
 - Crypto-shredding a case destroys its wrapped field key (and clears the values).
   An older database backup still holds the wrapped key and the ciphertexts: they
   open with the old KEK until that KEK is retired, and never after.
-- Blind indexes (HMAC-SHA-256 under the "blind-index" purpose key, below) are
-  *not* per case and survive all this: equality of identifiers across cases stays
-  computable from a backup by whoever holds the blind-index key, and a shredded
-  case's tombstoned index rows are gone only when their rows are deleted.
+- Blind indexes (HMAC-SHA-256 under the "blind-index" purpose key of the current KEK
+  version, below) are *not* per case: equality of identifiers across cases stays
+  computable from a backup by whoever holds the blind-index key of the version that
+  made them. Rotation recomputes them under the new version, so retiring a KEK ends
+  that for backups made under it too.
 
 Stored format of a value: ``f1$<base64 token>`` (token from ``crypto.encrypt_field``
 under the owner's field key). Values of the former format ``v<kek version>$…``
@@ -429,12 +430,38 @@ def field_key_version_counts() -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def blind_index(normalised_value: str, *, domain: str) -> str:
-    """HMAC-SHA-256 of an already normalised value, under the blind-index key.
+# --- Blind indexes ------------------------------------------------------------------
+# Threat: an index key that never changes ties every index, and with it the chance to
+# test a guessed phone number or account against an old backup, to one KEK forever —
+# the former design computed indexes under the *oldest* KEK kept, so that KEK could
+# never be retired without breaking search and linking. Choice: an index is computed
+# under the *current* KEK version, and the row records which version made it
+# (``index_kek_version``; NULL for indexes made before versions were recorded, which
+# were computed under the oldest KEK kept then). ``rotate_keys`` recomputes every index
+# not on the current version from the decrypted value (support.indexes). Lookups compute
+# the candidate under every version still in the ring, so search keeps finding rows
+# while a rotation is under way; once rotation has run, a retired KEK takes with it the
+# ability to test guesses against the indexes of backups made under it.
 
-    The key comes from the *oldest* KEK kept, not the newest: indexes must stay
-    comparable across key rotation. Retiring that KEK means recomputing indexes.
-    """
+
+def blind_index_with_version(normalised_value: str, *, domain: str) -> tuple[int, str]:
+    """(current KEK version, HMAC-SHA-256 index under it) of a normalised value."""
+    version = keys.keyring().current_version
+    key = keys.purpose_key("blind-index", version)
+    return version, crypto.blind_index(key, normalised_value, domain=domain)
+
+
+def blind_index(normalised_value: str, *, domain: str) -> str:
+    """The index to store for a new row: under the current KEK version (see above)."""
+    return blind_index_with_version(normalised_value, domain=domain)[1]
+
+
+def blind_indexes(normalised_value: str, *, domain: str) -> list[str]:
+    """Every index a stored row with this value may carry: one per KEK version in the
+    ring, the current one first. For lookups (``index__in=...``), never for storing."""
     ring = keys.keyring()
-    key = keys.purpose_key("blind-index", min(ring.versions()))
-    return crypto.blind_index(key, normalised_value, domain=domain)
+    versions = sorted(ring.versions(), reverse=True)
+    return [
+        crypto.blind_index(keys.purpose_key("blind-index", v), normalised_value, domain=domain)
+        for v in versions
+    ]

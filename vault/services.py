@@ -557,8 +557,23 @@ def _image_bytes(blob: Blob, *, actor: Actor) -> bytes:
 _ROTATION_STEPS: dict[str, Callable[[], int]] = {}
 
 
-def register_rotation_step(name: str, step: Callable[[], int]) -> None:
+def register_rotation_step(
+    name: str, step: Callable[[], int], *, counts: Callable[[], dict[str, int]] | None = None
+) -> None:
+    """Register a rotation step; ``counts`` (optional) reports what it keeps per KEK
+    version (``{"v2": n, ...}``): ``rotate_keys`` (the command) prints it, and counts
+    every label but the current version as something that still needs an older KEK."""
     _ROTATION_STEPS[name] = step
+    if counts is not None:
+        _ROTATION_COUNTS[name] = counts
+
+
+_ROTATION_COUNTS: dict[str, Callable[[], dict[str, int]]] = {}
+
+
+def rotation_step_counts() -> dict[str, dict[str, int]]:
+    """Each registered step's per-version counts, by step name."""
+    return {name: counts() for name, counts in _ROTATION_COUNTS.items()}
 
 
 def rotate_keys(

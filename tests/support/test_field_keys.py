@@ -214,7 +214,8 @@ def test_rotate_keys_reports_field_keys_per_version(org_x, add_kek):
     call_command("rotate_keys", stdout=output)
     text = output.getvalue()
     assert "field keys per key:" in text and f"v{new}:" in text
-    assert f"every readable blob and field key is on KEK version {new}" in text
+    assert f"every readable blob, field key and value is on KEK version {new}" in text
+    assert "support.blind_indexes per key:" in text and "support.access_codes per key:" in text
 
 
 def test_rotation_rewrites_invitation_tokens_and_totp_secrets(org_admin, org_x, add_kek, settings):

@@ -535,6 +535,18 @@ def test_it_hashes_and_verifies_access_codes_with_a_pepper():
     assert not crypto.verify_access_code("not a hash", code, pepper)
 
 
+def test_without_a_pepper_the_hash_is_argon2id_of_the_normalised_code():
+    """The form support now encrypts under a rotatable key (support.intake)."""
+    code = crypto.generate_access_code()
+    stored = crypto.hash_access_code(code)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=1$") and code not in stored
+    assert crypto.verify_access_code(stored, crypto.format_access_code(code).lower())
+    assert not crypto.verify_access_code(stored, crypto.generate_access_code())
+    # A peppered hash and an unpeppered one never stand in for each other.
+    assert not crypto.verify_access_code(stored, code, os.urandom(32))
+    assert not crypto.verify_access_code(crypto.hash_access_code(code, os.urandom(32)), code)
+
+
 def test_it_burns_the_same_argon2_cost_for_unknown_references():
     # Same algorithm and parameters as a real stored hash: the same cost to verify.
     real = crypto.hash_access_code(crypto.generate_access_code(), os.urandom(32))
