@@ -23,9 +23,13 @@ any disagreement with the format fails them.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import hmac
 import io
+import mmap
 import os
 import queue
 import threading
@@ -38,6 +42,10 @@ from pyzipper import zipfile_aes
 
 _BLOCK = 16
 _WRITEBACK_BYTES = 16 * 1024 * 1024
+# O_DIRECT writes must start, end and sit in memory on the device's logical block size:
+# 4096 covers every disk Amparo runs on (512-byte sectors included).
+_DIRECT_ALIGN = 4096
+_DIRECT_CHUNK = 1024 * 1024
 _KEY_LENGTHS = {128: 16, 192: 24, 256: 32}
 
 
@@ -194,6 +202,10 @@ class _WriterThread:
             self._fileno = raw.fileno() if hasattr(os, "posix_fadvise") else None
         except (AttributeError, OSError):  # io.BytesIO in the tests
             self._fileno = None
+        self._stage: mmap.mmap | None = None  # set while writing with O_DIRECT
+        self._staged = 0
+        self._direct = False
+        self._go_direct()
         self._free: queue.Queue = queue.Queue()
         for _ in range(self._POOL):
             self._free.put(np.empty(0, dtype=np.uint8))
@@ -207,6 +219,14 @@ class _WriterThread:
         while True:
             item = self._todo.get()
             if item is None:
+                try:
+                    if self._error is None:
+                        self._write_tail()
+                except BaseException as exc:  # raised by finish()
+                    self._error = exc
+                finally:
+                    if self._stage is not None:
+                        self._stage.close()
                 return
             data, buffer, mac, done = item
             try:
@@ -222,12 +242,82 @@ class _WriterThread:
                 if done is not None:
                     done.set()
 
-    def _write_all(self, data) -> None:
-        with memoryview(data) as view:
-            done = 0
-            while done < len(view):  # an unbuffered write may be short
+    # --- direct writes ------------------------------------------------------------
+    #
+    # The ZIP is written once and read at most once, a day later: through the page
+    # cache, the kernel spent 1.2-1.7 ms of CPU per MiB on this machine copying it in
+    # (dd measured 584-872 MB/s buffered against 1.3-1.7 GB/s and 0.13 ms per MiB with
+    # O_DIRECT), three times the SHA-256 of the same bytes. So on a file that takes
+    # O_DIRECT, whole aligned chunks go to the disk through one page-aligned staging
+    # buffer (one more copy of the ciphertext, 0.1 ms per MiB); the unaligned tail is
+    # written without O_DIRECT at the end. A file that refuses it (tmpfs, a pipe, a
+    # BytesIO in the tests) is written as before. Only ciphertext is ever written.
+
+    def _direct_off(self) -> None:
+        self._direct = False
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            fd = self._raw.fileno()
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+            if flags & getattr(os, "O_DIRECT", 0):
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+
+    def _go_direct(self) -> None:
+        direct = getattr(os, "O_DIRECT", 0)
+        try:
+            fd = self._raw.fileno()
+            if not direct or os.lseek(fd, 0, os.SEEK_CUR) % _DIRECT_ALIGN:
+                return
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | direct)
+        except (AttributeError, OSError, ValueError):  # io.BytesIO, a pipe, tmpfs
+            return
+        self._stage = mmap.mmap(-1, _DIRECT_CHUNK)  # anonymous memory is page-aligned
+        self._direct = True
+
+    def _stage_write(self, data) -> None:
+        with memoryview(data) as view, view.cast("B") as flat, memoryview(self._stage) as stage:
+            taken = 0
+            while taken < len(flat):
+                n = min(len(flat) - taken, _DIRECT_CHUNK - self._staged)
+                stage[self._staged : self._staged + n] = flat[taken : taken + n]
+                self._staged += n
+                taken += n
+                if self._staged == _DIRECT_CHUNK:
+                    self._write_raw(stage, direct=True)
+                    self._staged = 0
+
+    def _write_tail(self) -> None:
+        if self._stage is None or not self._staged:
+            return
+        with memoryview(self._stage) as stage:
+            aligned = self._staged // _DIRECT_ALIGN * _DIRECT_ALIGN
+            if aligned and self._direct:
+                self._write_raw(stage[:aligned], direct=True)
+            else:
+                aligned = 0
+            self._direct_off()
+            self._write_raw(stage[aligned : self._staged], direct=False)
+            self._staged = 0
+
+    def _write_raw(self, view: memoryview, *, direct: bool) -> None:
+        done = 0
+        while done < len(view):  # an unbuffered write may be short
+            try:
                 n = self._raw.write(view[done:])
-                done += len(view) - done if n is None else n
+            except OSError as exc:
+                if not (direct and self._direct and exc.errno == errno.EINVAL):
+                    raise
+                self._direct_off()  # a file system that took the flag but not the write
+                continue
+            done += len(view) - done if n is None else n
+            if self._direct and done % _DIRECT_ALIGN:
+                self._direct_off()  # a short direct write leaves the offset unaligned
+
+    def _write_all(self, data) -> None:
+        if self._stage is not None:
+            self._stage_write(data)
+            return
+        with memoryview(data) as view:
+            self._write_raw(view, direct=False)
         self._written += len(data)
         if self._written - self._hinted >= _WRITEBACK_BYTES and self._fileno is not None:
             # Start writing back what is done (as the vault's evidence writer does): the
