@@ -15,7 +15,9 @@ derivation and password check, and swaps only the two per-byte primitives:
 
 The HMAC and the write run on a writer thread (``_WriterThread``)
 while the caller encrypts the next batch: OpenSSL and hashlib release the GIL on
-large buffers, so on two cores the steps overlap.
+large buffers, so on two cores the steps overlap. Where the file system takes it, the
+ZIP goes to the disk with O_DIRECT, from two aligned staging buffers and a thread of its
+own, instead of through the page cache (see ``_WriterThread``).
 
 The tests read every archive back with pyzipper's own decrypter (pycryptodomex), so
 any disagreement with the format fails them.
@@ -205,6 +207,7 @@ class _WriterThread:
         self._stage: mmap.mmap | None = None  # set while writing with O_DIRECT
         self._staged = 0
         self._direct = False
+        self._io_error: BaseException | None = None
         self._go_direct()
         self._free: queue.Queue = queue.Queue()
         for _ in range(self._POOL):
@@ -220,13 +223,19 @@ class _WriterThread:
             item = self._todo.get()
             if item is None:
                 try:
+                    self._stop_io()
                     if self._error is None:
                         self._write_tail()
                 except BaseException as exc:  # raised by finish()
                     self._error = exc
                 finally:
                     if self._stage is not None:
-                        self._stage.close()
+                        self._spare.put(self._stage)
+                        while not self._spare.empty():
+                            # A failed write's traceback may still hold a view of a
+                            # stage: then the collector frees it.
+                            with contextlib.suppress(BufferError):
+                                self._spare.get().close()
                 return
             data, buffer, mac, done = item
             try:
@@ -272,17 +281,46 @@ class _WriterThread:
             return
         self._stage = mmap.mmap(-1, _DIRECT_CHUNK)  # anonymous memory is page-aligned
         self._direct = True
+        # A direct write waits for the disk: a second stage and a thread of its own let
+        # the next chunk be authenticated and staged meanwhile.
+        self._spare: queue.Queue = queue.Queue()
+        self._spare.put(mmap.mmap(-1, _DIRECT_CHUNK))
+        self._io_todo: queue.Queue = queue.Queue(1)
+        self._io = threading.Thread(target=self._run_io, name="zip-direct-io", daemon=True)
+        self._io.start()
+
+    def _run_io(self) -> None:
+        while (stage := self._io_todo.get()) is not None:
+            try:
+                if self._io_error is None:
+                    with memoryview(stage) as view:
+                        self._write_raw(view, direct=True)
+            except BaseException as exc:  # raised by the writer thread's next hand-over
+                self._io_error = exc
+            finally:
+                self._spare.put(stage)
+
+    def _stop_io(self) -> None:
+        if self._stage is not None and self._io.is_alive():
+            self._io_todo.put(None)
+            self._io.join()
+        if self._io_error is not None and self._error is None:
+            self._error = self._io_error
 
     def _stage_write(self, data) -> None:
-        with memoryview(data) as view, view.cast("B") as flat, memoryview(self._stage) as stage:
+        with memoryview(data) as view, view.cast("B") as flat:
             taken = 0
             while taken < len(flat):
                 n = min(len(flat) - taken, _DIRECT_CHUNK - self._staged)
-                stage[self._staged : self._staged + n] = flat[taken : taken + n]
+                with memoryview(self._stage) as stage:
+                    stage[self._staged : self._staged + n] = flat[taken : taken + n]
                 self._staged += n
                 taken += n
                 if self._staged == _DIRECT_CHUNK:
-                    self._write_raw(stage, direct=True)
+                    if self._io_error is not None:
+                        raise self._io_error
+                    self._io_todo.put(self._stage)  # written in order: one I/O thread
+                    self._stage = self._spare.get()  # waits while both are in use
                     self._staged = 0
 
     def _write_tail(self) -> None:

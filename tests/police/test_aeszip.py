@@ -177,3 +177,27 @@ def test_a_refused_or_short_direct_write_falls_back_to_ordinary_writes(tmp_path,
         _, archive = _write_file(raw, entries)
     assert archive.size == path.stat().st_size
     _read_back(path, entries)
+
+
+class _DirectDiskFull(io.FileIO):
+    def write(self, data):
+        if self.tell() + len(data) > 3 * 1024 * 1024:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_failing_disk_under_direct_writes_is_raised_and_nothing_hangs(tmp_path):
+    pieces = [os.urandom(65536) for _ in range(16)]
+    with _DirectDiskFull(tmp_path / "export.zip", "wb") as raw:
+        archive = AESZipWriter(raw, "pw")
+        assert archive._sink._stage is not None  # the direct path, with its I/O thread
+        info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+        info.compress_type = pyzipper.ZIP_STORED
+        sink = archive.open(info, "w")
+        with pytest.raises(OSError, match="No space"):
+            for _ in range(20):
+                sink.write_batch(pieces)
+            sink.close()
+        with pytest.raises(OSError, match="No space"):
+            archive.close()
+        assert not archive._sink._io.is_alive()
