@@ -257,10 +257,12 @@ class _WriterThread:
     # cache, the kernel spent 1.2-1.7 ms of CPU per MiB on this machine copying it in
     # (dd measured 584-872 MB/s buffered against 1.3-1.7 GB/s and 0.13 ms per MiB with
     # O_DIRECT), three times the SHA-256 of the same bytes. So on a file that takes
-    # O_DIRECT, whole aligned chunks go to the disk through one page-aligned staging
-    # buffer (one more copy of the ciphertext, 0.1 ms per MiB); the unaligned tail is
-    # written without O_DIRECT at the end. A file that refuses it (tmpfs, a pipe, a
-    # BytesIO in the tests) is written as before. Only ciphertext is ever written.
+    # O_DIRECT, whole aligned 1 MiB chunks go to the disk from two page-aligned staging
+    # buffers (one more copy of the ciphertext, 0.1 ms per MiB), written in order by a
+    # thread of their own; the unaligned tail is written without O_DIRECT at the end. A
+    # file that refuses it (tmpfs, a pipe, a BytesIO in the tests), or a write that
+    # fails with EINVAL or comes back short, gets ordinary writes, as before. Only
+    # ciphertext is ever written, either way.
 
     def _direct_off(self) -> None:
         self._direct = False
