@@ -301,7 +301,10 @@ class PlaintextStream:
     def __init__(self, reader, dek: bytes, *, blob_id: str) -> None:
         self._reader = reader
         self._segments = crypto.decrypt_stream(reader, dek, blob_id=blob_id)
-        self._decryptor = crypto.StreamDecryptor(reader, dek, blob_id=blob_id)
+        # Made on first use: it holds a megabyte of ciphertext buffer, which a stream
+        # that is only iterated (a download) should not pay for.
+        self._decryptor: crypto.StreamDecryptor | None = None
+        self._new_decryptor = lambda: crypto.StreamDecryptor(reader, dek, blob_id=blob_id)
         self._mode = ""
 
     def __iter__(self) -> Iterator[bytes]:
@@ -323,6 +326,8 @@ class PlaintextStream:
         the bytes written, 0 at the verified end. For large copies (the police export),
         where fresh bytes per segment would cost more than the decryption."""
         self._use("readinto")
+        if self._decryptor is None:
+            self._decryptor = self._new_decryptor()
         return self._decryptor.readinto(buffer)
 
     def close(self) -> None:
