@@ -24,7 +24,6 @@ recorded at intake; the custody log is read in batches and written line by line.
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import hashlib
 import io
@@ -216,23 +215,26 @@ class _Writer:
         return digest
 
     def stream(
-        self,
-        rel: str,
-        chunks: Iterable[bytes],
-        *,
-        threaded: bool = False,
-        size_hint: int | None = None,
+        self, rel: str, chunks: Iterable[bytes], *, size_hint: int | None = None
     ) -> tuple[str, int]:
-        """Write chunks to ``rel``, hashing them; with ``threaded``, reading and
-        decrypting (``_Prefetch``) and SHA-256 (``_HashThread``) run on helper threads
-        while this one writes."""
+        """Write chunks to ``rel``, hashing them as they go (in this thread)."""
+        return self._copy(rel, _batches(chunks), _Hash(), size_hint)
+
+    def stream_into(self, rel: str, source, *, size_hint: int | None = None) -> tuple[str, int]:
+        """Write ``source`` (``readinto(buffer)``: a vault ``PlaintextStream``) to
+        ``rel``: reading, decrypting and SHA-256 run on a helper thread
+        (``_ReadAhead``), into reused buffers, while this one writes."""
+        ahead = _ReadAhead(source)
+        return self._copy(rel, ahead, ahead, size_hint)
+
+    def _copy(self, rel: str, batches, hasher, size_hint: int | None) -> tuple[str, int]:
         size = 0
         handle = self.target.open(rel, size_hint)
-        hasher = _HashThread() if threaded else _Hash()
-        batches = _Prefetch(chunks) if threaded else _batches(chunks)
         try:
             for batch in batches:
                 hasher.update(batch)
+                # Handles consume the batch before they return (the ZIP entry encrypts
+                # it into a buffer of its own): a read-ahead batch is reused after this.
                 handle.write_batch(batch)
                 n = sum(map(len, batch))
                 size += n
@@ -240,8 +242,6 @@ class _Writer:
             digest = hasher.hexdigest()
         finally:
             hasher.close()
-            if threaded:
-                batches.close()
             handle.close()
         self.files[rel] = (digest, size)
         self.target.finished(rel, digest, size)
@@ -258,6 +258,12 @@ class _Writer:
 # segments, and one thread hand-off and one writev per megabyte instead of per segment
 # keeps the Python overhead out of the per-byte cost.
 BATCH = 1024 * 1024
+# A context file's plaintext is decrypted into buffers of this size (``_ReadAhead``): a
+# whole number of the vault's 64 KiB segments. Smaller than BATCH on purpose: over
+# 256 MB, 2 and 4 MiB buffers cost 25-50% more CPU per byte than 512 KiB (a batch then
+# passes through its three threads from main memory instead of each core's 4 MiB L2
+# cache), and 256 KiB saves nothing more but doubles the thread wake-ups.
+READ_AHEAD = 512 * 1024
 
 
 def _batches(chunks: Iterable[bytes]) -> Iterable[list[bytes]]:
@@ -287,50 +293,6 @@ def _writev_all(fd: int, batch: list[bytes]) -> None:
             views[0] = views[0][written:]
 
 
-class _Prefetch:
-    """Batches of ``chunks`` produced on a helper thread (reading and decrypting the
-    ciphertext), at most 8 batches ahead. An exception in the producer (an altered
-    segment: ``crypto.IntegrityError``) is raised here, where the batch would have
-    been; ``close()`` stops the producer early."""
-
-    _END = object()
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._queue: queue.Queue = queue.Queue(8)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(chunks,), name="bundle-read", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, chunks) -> None:
-        try:
-            for batch in _batches(chunks):
-                if self._stop.is_set():
-                    return
-                self._queue.put(batch)
-            self._queue.put(self._END)
-        except BaseException as exc:  # handed to the consumer
-            self._queue.put(exc)
-
-    def __iter__(self):
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            # Unblock a producer waiting on a full queue.
-            with contextlib.suppress(queue.Empty):
-                self._queue.get(timeout=0.05)
-        self._thread.join()
-
-
 class _Hash:
     """SHA-256 of the batches, in this thread."""
 
@@ -348,37 +310,79 @@ class _Hash:
         pass
 
 
-class _HashThread(_Hash):
-    """SHA-256 on a helper thread, fed through a short queue (at most 8 batches, about
-    8 MiB, behind).
+class _ReadAhead:
+    """A context file's plaintext in batches, read, decrypted and hashed on a helper
+    thread into a small pool of reused buffers.
 
-    Exports are bound by SHA-256, AES-GCM and the write, all of which release the GIL:
-    on two cores the hash of one batch overlaps the decryption and the write of the
-    next, which together cost about as much. Batches must not be reused by the caller
-    (the vault yields fresh bytes).
+    Iterating yields one-piece batches (``[view]``), each a view of a pooled buffer
+    that is handed back to the reader as soon as the consumer asks for the next
+    one, so a consumer must be done with a batch before then (the bundle's handles
+    are). Memory is flat: ``_POOL`` buffers of ``READ_AHEAD`` bytes, allocated once
+    per file. Why not fresh bytes per segment: at hundreds of megabytes, allocating
+    and freeing them (page faults: the C library returns freed heap to the kernel)
+    and the cache misses of eight batches in flight cost more than the AES-GCM.
+    SHA-256 runs here, right after each buffer is decrypted (still in cache), and
+    this thread's two steps cost about what the consumer's (AES-CTR) and the ZIP
+    writer's (HMAC-SHA1, the write) do, so on two cores the stages overlap.
+
+    An exception in the reader (an altered segment: ``crypto.IntegrityError``) is
+    raised where the batch would have been; ``close()`` stops the reader early. The
+    digest (``hexdigest``) means something only once the iteration has ended without
+    error: then it covers exactly the bytes iterated.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._queue: queue.Queue = queue.Queue(8)
-        self._thread = threading.Thread(target=self._run, name="bundle-hash", daemon=True)
+    _POOL = 3
+    _END = object()
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self._sha = hashlib.sha256()
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(self._POOL):
+            self._free.put(bytearray(READ_AHEAD))
+        self._ready: queue.Queue = queue.Queue()  # never more than _POOL items
+        self._thread = threading.Thread(target=self._run, name="bundle-read", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            super().update(batch)
+        try:
+            while (buffer := self._free.get()) is not None:
+                n = 0
+                with memoryview(buffer) as whole:
+                    # Whole segments at a time; only the file's last one is shorter.
+                    while n < len(whole) and (got := self._source.readinto(whole[n:])):
+                        n += got
+                    if not n:
+                        self._ready.put(self._END)
+                        return
+                    with whole[:n] as view:
+                        self._sha.update(view)
+                self._ready.put((buffer, n))
+        except BaseException as exc:  # handed to the consumer
+            self._ready.put(exc)
 
-    def update(self, batch: list[bytes]) -> None:
-        self._queue.put(batch)
+    def __iter__(self):
+        while True:
+            item = self._ready.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            buffer, n = item
+            with memoryview(buffer) as whole, whole[:n] as view:
+                yield [view]
+            self._free.put(buffer)
+
+    def update(self, batch) -> None:
+        pass  # hashed by the reader
 
     def hexdigest(self) -> str:
-        self.close()
+        self.close()  # the reader has finished with the hash
         return self._sha.hexdigest()
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        self._free.put(None)  # the reader stops at its next buffer; the pool is unbounded
+        self._thread.join()
 
 
 # --- what the case holds --------------------------------------------------------------
@@ -1228,7 +1232,7 @@ def write_bundle(
             blob, actor=actor, purpose="export", organisation_id=case.organisation.uuid
         )
         try:
-            digest, size = w.stream(row["path"], stream, threaded=True, size_hint=blob.size)
+            digest, size = w.stream_into(row["path"], stream, size_hint=blob.size)
         except crypto.IntegrityError:
             target.discard(row["path"])
             raise BundleError("file-integrity", row["exhibit"]) from None

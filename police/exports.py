@@ -6,12 +6,13 @@ context file decrypted, the custody log, suspects' identifiers. Choices:
 * no decrypted byte is ever written to disk: the bundle writer
   (`police.bundle_api`) streams every file straight into a WinZip AES-256 ZIP
   (pyzipper; 7-Zip opens it) under a passphrase shown once to the liaison, in
-  1 MiB batches (flat memory). The ZIP is written as a hidden `.part` file (0600)
-  and deleted whatever goes wrong. ZIP entry names are readable without the
-  password, so entries are named E001, E002…; the real names are only inside the
-  encrypted entry E000 (a CSV index), along with each file's SHA-256 and size.
-  Already-compressed files (the context files, the sealed package, the PDF) are
-  stored, the rest deflated: entries are encrypted either way;
+  batches of at most 1 MiB through small pools of reused buffers (flat memory).
+  The ZIP is written as a hidden `.part` file (0600) and deleted whatever goes
+  wrong. ZIP entry names are readable without the password, so entries are named
+  E001, E002…; the real names are only inside the encrypted entry E000 (a CSV
+  index), along with each file's SHA-256 and size. Already-compressed files (the
+  context files, the sealed package, the PDF) are stored, the rest deflated:
+  entries are encrypted either way;
 * the passphrase lives encrypted in the export row only while the worker needs
   it, and is erased as soon as the ZIP exists or the build fails;
 * the ZIP is downloaded once, within its lifetime, by the liaison who asked for

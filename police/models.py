@@ -170,7 +170,6 @@ class Export(models.Model):
     # Relative to POLICE_EXPORT_ROOT; emptied once the file is gone.
     file_path = models.CharField(max_length=200, blank=True)
     size = models.BigIntegerField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
     entries = models.PositiveIntegerField(null=True, blank=True)
     manifest_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -579,6 +579,116 @@ def decrypt_stream(
         pending += _read_exactly(reader, full + 1 - len(pending))
 
 
+class StreamDecryptor:
+    """Decrypt an AMPV1 stream into the caller's buffers: ``readinto(buffer)``.
+
+    The same checks as :func:`decrypt_stream` (the same look-ahead decides which
+    segment is the last, so truncation, trailing bytes, reordering and a wrong key or
+    ``blob_id`` all raise ``IntegrityError``), but no memory is allocated per segment:
+    the ciphertext is read into one buffer of its own (``segments`` segments and the
+    look-ahead byte) and each segment is opened straight into the caller's buffer
+    (``AESGCM.decrypt_into``). Large exports pass every byte here, and fresh bytes per
+    segment cost more in page faults (the C library hands freed heap back to the
+    kernel) and cache misses than the AES-GCM itself.
+
+    The same caveat as :func:`decrypt_stream`: what a call returns is authenticated
+    segment by segment, and the stream as a whole only once a call has returned 0;
+    after an ``IntegrityError`` the buffer's contents are undefined and must be dropped.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], bytes] | BinaryIO,
+        dek: bytes,
+        *,
+        blob_id: str,
+        segments: int = 16,
+    ) -> None:
+        _check_key(dek, "dek")
+        if segments < 1:
+            raise ValueError("segments must be at least 1")
+        self._read: Callable[[int], bytes] = read.read if hasattr(read, "read") else read  # type: ignore[union-attr]
+        self._readinto = getattr(read, "readinto", None)
+        self._aead = AESGCM(bytes(dek))
+        self._blob_id = blob_id
+        self._segments = segments
+        self._cipher = bytearray(segments * (SEGMENT_SIZE + TAG_SIZE) + 1)
+        self._have = 0  # bytes of ciphertext at the start of _cipher, not yet opened
+        self._eof = False
+        self._counter = 0
+        self._started = self._done = False
+        self._prefix = self._aad = b""
+
+    def _start(self) -> None:
+        self._started = True
+        header = _read_exactly(self._read, HEADER_SIZE)
+        if (
+            len(header) != HEADER_SIZE
+            or header[:4] != STREAM_MAGIC
+            or header[4] != STREAM_VERSION
+            or struct.unpack(">I", header[5:9])[0] != SEGMENT_SIZE
+        ):
+            raise IntegrityError("stream-header")
+        self._prefix = header[9:HEADER_SIZE]
+        self._aad = header + self._blob_id.encode()
+
+    def _fill(self, cipher: memoryview, upto: int) -> None:
+        """Read until ``upto`` bytes are held or the stream ends (short reads are fine)."""
+        while self._have < upto and not self._eof:
+            if self._readinto is not None:
+                n = self._readinto(cipher[self._have : upto]) or 0
+            else:
+                part = self._read(upto - self._have)
+                n = len(part)
+                cipher[self._have : self._have + n] = part
+            self._eof = n == 0
+            self._have += n
+
+    def readinto(self, buffer) -> int:
+        """Fill ``buffer`` (at least one segment, ``SEGMENT_SIZE`` bytes) with the next
+        whole segments' plaintext; return the bytes written, 0 once the stream has
+        ended and its final segment has been checked."""
+        if self._done:
+            return 0
+        if not self._started:
+            self._start()
+        full = SEGMENT_SIZE + TAG_SIZE
+        with memoryview(buffer) as raw, raw.cast("B") as out, memoryview(self._cipher) as cipher:
+            count = min(len(out) // SEGMENT_SIZE, self._segments)
+            if count < 1:
+                raise ValueError("buffer smaller than one segment")
+            # One byte beyond the segments tells a full non-final segment from a full
+            # final one: short of the end of the stream, every segment is followed by more.
+            self._fill(cipher, count * full + 1)
+            offset = written = 0
+            for _ in range(count):
+                left = self._have - offset
+                last = self._eof and left <= full
+                size = left if last else full
+                if size < TAG_SIZE:
+                    raise IntegrityError("stream-segment")
+                plain = size - TAG_SIZE
+                try:
+                    self._aead.decrypt_into(
+                        _segment_nonce(self._prefix, self._counter, last),
+                        cipher[offset : offset + size],
+                        self._aad,
+                        out[written : written + plain],
+                    )
+                except (InvalidTag, CryptoError):
+                    raise IntegrityError("stream-segment") from None
+                self._counter += 1
+                offset += size
+                written += plain
+                if last:
+                    self._done = True
+                    break
+            rest = self._have - offset  # the look-ahead byte, kept for the next call
+            cipher[:rest] = cipher[offset : self._have]
+            self._have = rest
+        return written
+
+
 def ciphertext_size(plaintext_size: int) -> int:
     """Size in bytes of the AMPV1 ciphertext of ``plaintext_size`` bytes.
 

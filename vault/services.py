@@ -301,12 +301,34 @@ class PlaintextStream:
     def __init__(self, reader, dek: bytes, *, blob_id: str) -> None:
         self._reader = reader
         self._segments = crypto.decrypt_stream(reader, dek, blob_id=blob_id)
+        # Made on first use: it holds a megabyte of ciphertext buffer, which a stream
+        # that is only iterated (a download) should not pay for.
+        self._decryptor: crypto.StreamDecryptor | None = None
+        self._new_decryptor = lambda: crypto.StreamDecryptor(reader, dek, blob_id=blob_id)
+        self._mode = ""
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
+    def _use(self, mode: str) -> None:
+        # Both read the same store handle: mixing them would lose or repeat ciphertext.
+        if self._mode != mode:
+            if self._mode:
+                raise ValueError("a plaintext stream is either iterated or read into")
+            self._mode = mode
+
     def __next__(self) -> bytes:
+        self._use("iterate")
         return next(self._segments)
+
+    def readinto(self, buffer) -> int:
+        """Decrypt the next whole segments into ``buffer`` (``crypto.StreamDecryptor``):
+        the bytes written, 0 at the verified end. For large copies (the police export),
+        where fresh bytes per segment would cost more than the decryption."""
+        self._use("readinto")
+        if self._decryptor is None:
+            self._decryptor = self._new_decryptor()
+        return self._decryptor.readinto(buffer)
 
     def close(self) -> None:
         self._segments.close()

@@ -1,7 +1,10 @@
 """The fast WinZip AES-256 writer produces archives pyzipper's own decrypter reads."""
 
+import errno
+import fcntl
 import io
 import os
+import zipfile
 
 import pytest
 import pyzipper
@@ -100,3 +103,101 @@ def test_short_writes_are_resumed():
     with pyzipper.AESZipFile(io.BytesIO(out.getvalue())) as archive:
         archive.setpassword(b"pw")
         assert archive.read("E001") == content
+
+
+def _entries():
+    # Over two staging chunks in all, and a total that is no multiple of the alignment.
+    return {
+        "E001": (os.urandom(1024 * 1024 + 12345), True),
+        "E002": (os.urandom(70001), True),
+        "E003": (b"texto comprimible " * 3000, False),
+    }
+
+
+def _read_back(path, entries):
+    with zipfile.ZipFile(path) as plain:  # the standard library reads the layout
+        assert {i.filename: i.file_size for i in plain.infolist()} == {
+            name: len(data) for name, (data, _stored) in entries.items()
+        }
+    with pyzipper.AESZipFile(path) as archive:
+        archive.setpassword(b"pw")
+        assert archive.testzip() is None
+        for name, (data, _stored) in entries.items():
+            assert archive.read(name) == data
+
+
+def _write_file(raw, entries):
+    archive = AESZipWriter(raw, "pw")
+    direct = archive._sink._stage is not None
+    with archive:
+        for name, (data, stored) in entries.items():
+            info = archive.zipinfo_cls(name, date_time=(2026, 12, 3, 0, 0, 0))
+            info.compress_type = pyzipper.ZIP_STORED if stored else pyzipper.ZIP_DEFLATED
+            with archive.open(info, "w") as sink:
+                for i in range(0, len(data), 300_000):
+                    sink.write_batch([data[i : i + 300_000]])
+    return direct, archive
+
+
+def test_a_real_file_is_written_with_o_direct_and_reads_back(tmp_path):
+    entries = _entries()
+    path = tmp_path / "export.zip"
+    with open(path, "wb", buffering=0) as raw:
+        direct, archive = _write_file(raw, entries)
+        # The unaligned tail went through the page cache: the flag is off again.
+        assert not fcntl.fcntl(raw.fileno(), fcntl.F_GETFL) & os.O_DIRECT
+    assert direct  # tmp_path is on a disk file system that takes O_DIRECT
+    assert archive.size == path.stat().st_size
+    _read_back(path, entries)
+
+
+class _RefusesDirect(io.FileIO):
+    """A file system that accepts the O_DIRECT flag but refuses the writes."""
+
+    def write(self, data):
+        if fcntl.fcntl(self.fileno(), fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return super().write(data)
+
+
+class _ShortDirect(io.FileIO):
+    """Direct writes that come back short and unaligned."""
+
+    def write(self, data):
+        if fcntl.fcntl(self.fileno(), fcntl.F_GETFL) & os.O_DIRECT:
+            return super().write(bytes(data)[:1000])
+        return super().write(data)
+
+
+@pytest.mark.parametrize("kind", [_RefusesDirect, _ShortDirect])
+def test_a_refused_or_short_direct_write_falls_back_to_ordinary_writes(tmp_path, kind):
+    entries = _entries()
+    path = tmp_path / "export.zip"
+    with kind(path, "wb") as raw:
+        _, archive = _write_file(raw, entries)
+    assert archive.size == path.stat().st_size
+    _read_back(path, entries)
+
+
+class _DirectDiskFull(io.FileIO):
+    def write(self, data):
+        if self.tell() + len(data) > 3 * 1024 * 1024:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_failing_disk_under_direct_writes_is_raised_and_nothing_hangs(tmp_path):
+    pieces = [os.urandom(65536) for _ in range(16)]
+    with _DirectDiskFull(tmp_path / "export.zip", "wb") as raw:
+        archive = AESZipWriter(raw, "pw")
+        assert archive._sink._stage is not None  # the direct path, with its I/O thread
+        info = archive.zipinfo_cls("E001", date_time=(2026, 12, 3, 0, 0, 0))
+        info.compress_type = pyzipper.ZIP_STORED
+        sink = archive.open(info, "w")
+        with pytest.raises(OSError, match="No space"):
+            for _ in range(20):
+                sink.write_batch(pieces)
+            sink.close()
+        with pytest.raises(OSError, match="No space"):
+            archive.close()
+        assert not archive._sink._io.is_alive()

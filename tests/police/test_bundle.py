@@ -6,17 +6,24 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
+import pyzipper
 
-from police.bundle import BundleError, offences_for, write_bundle
-from support.models import Case
+from police.aeszip import AESZipWriter
+from police.bundle import READ_AHEAD, BundleError, offences_for, write_bundle
+from police.exports import INDEX_ENTRY, ZipTarget
+from support.models import Case, ContextFile
 from takedowns import vics
 from tests.police.conftest import FAKE_IMAGE
 from vault import services as vault_services
+from vault.audit import Actor
+from vault.crypto import SEGMENT_SIZE
 from vault.models import AuditEvent, Blob
 
 pytestmark = pytest.mark.django_db
@@ -303,3 +310,64 @@ def test_an_altered_ciphertext_stops_the_bundle_and_leaves_no_copy(export_case, 
         write_bundle(case=case, out_dir=out, purpose="x", requested_by=coordinator)
     assert err.value.code == "file-integrity"
     assert not (out / "files/E001.png").exists()
+
+
+def _add_file(case, data: bytes, name: str):
+    blob = vault_services.store_stream(
+        [data],
+        actor=Actor.family(case.uuid),
+        filename=name,
+        content_type="application/octet-stream",
+        organisation_id=case.organisation.uuid,
+    )
+    ContextFile.objects.create(case=case, blob=blob)
+    return blob
+
+
+def test_files_of_several_read_ahead_buffers_reach_the_zip_byte_exact(export_case):
+    """Context files are decrypted into reused buffers, and the ZIP encrypts from a
+    pool of reused buffers: a longer file (three buffers, the last one partial) and a
+    shorter one after it come out exact, with nothing of the first in the second."""
+    case, coordinator = export_case
+    longer = os.urandom(2 * READ_AHEAD + SEGMENT_SIZE + 777)
+    shorter = os.urandom(SEGMENT_SIZE + 5)
+    _add_file(case, longer, "larga.bin")
+    _add_file(case, shorter, "corta.bin")
+    out = io.BytesIO()
+    with AESZipWriter(out, "ABCD-EFGH-2345") as archive:
+        target = ZipTarget(archive)
+        write_bundle(case=case, target=target, purpose="x", requested_by=coordinator)
+        target.write_index()
+    data = out.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as plain:  # the standard library reads the layout
+        sizes = {info.filename: info.file_size for info in plain.infolist()}
+    with pyzipper.AESZipFile(io.BytesIO(data)) as archive:
+        archive.setpassword(b"ABCD-EFGH-2345")
+        assert archive.testzip() is None
+        rows = list(csv.DictReader(io.StringIO(archive.read(INDEX_ENTRY).decode())))
+        content = {row["path"]: archive.read(row["entry"]) for row in rows}
+        entries = {row["path"]: row["entry"] for row in rows}
+    assert content["files/E003.bin"] == longer
+    assert content["files/E004.bin"] == shorter
+    assert sizes[entries["files/E004.bin"]] == len(shorter)
+    exhibits = {r["path"]: r for r in json.loads(content["manifest.json"])["exhibits"]}
+    assert exhibits["files/E004.bin"]["sha256"] == hashlib.sha256(shorter).hexdigest()
+
+
+def test_a_segment_altered_deep_in_a_large_file_stops_the_bundle(export_case, tmp_path):
+    """Found by the reader thread after several buffers were written: the error
+    still reaches the writer, nothing hangs, and the partial copy is removed."""
+    from vault import storage
+
+    case, coordinator = export_case
+    blob = _add_file(case, os.urandom(3 * READ_AHEAD + 99), "larga.bin")
+    stored = storage.evidence_store()._path(blob.storage_key)
+    data = bytearray(stored.read_bytes())
+    data[-(READ_AHEAD // 2)] ^= 0x01  # in the fourth and last buffer
+    stored.write_bytes(bytes(data))
+    out = tmp_path / "b"
+    out.mkdir()
+    with pytest.raises(BundleError) as err:
+        write_bundle(case=case, out_dir=out, purpose="x", requested_by=coordinator)
+    assert err.value.code == "file-integrity"
+    assert not (out / "files/E003.bin").exists()

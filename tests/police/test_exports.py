@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 import pyzipper
+from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
@@ -124,6 +125,19 @@ def test_the_zip_opens_with_the_passphrase_and_not_without(built):
     manifest = next(entries[e] for e, path in index.items() if path == "manifest.json")
     assert hashlib.sha256(manifest).hexdigest() == export.manifest_sha256
     assert export.size == len(data)
+
+
+def test_a_ready_export_is_identified_by_its_manifest_hash_and_keeps_no_zip_hash(built):
+    """The ZIP is not hashed as written: the signed manifest's SHA-256 identifies the
+    case file, and the former, always empty, ZIP hash column is gone."""
+    _, export, _, _ = built
+    assert export.state == Export.State.READY and len(export.manifest_sha256) == 64
+    assert "sha256" not in {f.name for f in Export._meta.get_fields()}
+    with connection.cursor() as cursor:
+        table = connection.introspection.get_table_description(cursor, Export._meta.db_table)
+    columns = {column.name for column in table}
+    assert "manifest_sha256" in columns and "sha256" not in columns
+    call_command("makemigrations", "police", "--check", "--dry-run", verbosity=0)
 
 
 def test_zip_entry_names_leak_no_filenames_or_handles(built, case):

@@ -58,6 +58,24 @@ def test_it_stores_and_opens_blobs_of_any_size(size, evidence_root, actor):
     assert events_of(blob) == ["blob.stored", "blob.opened"]
 
 
+def test_a_blob_reads_into_a_reused_buffer_and_a_stream_is_read_one_way_only(evidence_root, actor):
+    longer, shorter = os.urandom(5 * 65536 + 11), os.urandom(65536 + 3)
+    buffer = bytearray(2 * 65536)  # reused: the second, shorter blob lands on dirty bytes
+    for data in (longer, shorter):
+        blob = services.store_stream(chunked(data), actor=actor)
+        stream = services.open_blob(blob, actor=services.Actor.system("tests"), purpose="open")
+        with contextlib.closing(stream):
+            out = []
+            while n := stream.readinto(buffer):
+                out.append(bytes(buffer[:n]))
+        assert b"".join(out) == data
+    stream = services.open_blob(blob, actor=services.Actor.system("tests"), purpose="open")
+    with contextlib.closing(stream):
+        next(stream)
+        with pytest.raises(ValueError):
+            stream.readinto(buffer)  # would lose the ciphertext the iterator has read
+
+
 def test_each_way_of_opening_leaves_its_own_custody_event(evidence_root, actor):
     blob = services.store_stream([b"evidence"], actor=actor)
     for purpose in ("download", "reveal"):

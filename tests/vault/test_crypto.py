@@ -44,9 +44,24 @@ def decrypt(ciphertext: bytes, dek: bytes, blob_id: str) -> bytes:
     return b"".join(crypto.decrypt_stream(io.BytesIO(ciphertext), dek, blob_id=blob_id))
 
 
+def decrypt_into(
+    ciphertext: bytes, dek: bytes, blob_id: str, buffer: bytearray | None = None, read=None
+) -> bytes:
+    """Through StreamDecryptor.readinto, one buffer reused for every call."""
+    buffer = bytearray(3 * SEGMENT_SIZE + 100) if buffer is None else buffer
+    decryptor = crypto.StreamDecryptor(read or io.BytesIO(ciphertext), dek, blob_id=blob_id)
+    out = []
+    while n := decryptor.readinto(buffer):
+        out.append(bytes(buffer[:n]))
+    assert decryptor.readinto(buffer) == 0  # and it stays ended
+    return b"".join(out)
+
+
 def assert_rejected(ciphertext: bytes, dek: bytes, blob_id: str) -> None:
     with pytest.raises(IntegrityError):
         decrypt(ciphertext, dek, blob_id)
+    with pytest.raises(IntegrityError):  # the same refusals decrypting into buffers
+        decrypt_into(ciphertext, dek, blob_id)
 
 
 def segments_of(ciphertext: bytes) -> list[bytes]:
@@ -68,6 +83,9 @@ def test_it_round_trips_at_every_segment_boundary(size):
         ciphertext = encrypt(plaintext, dek, "blob-1", chunk)
         assert len(ciphertext) == crypto.ciphertext_size(size)
         assert decrypt(ciphertext, dek, "blob-1") == plaintext
+        for capacity in (SEGMENT_SIZE, 2 * SEGMENT_SIZE + 7):
+            buffer = bytearray(capacity)
+            assert decrypt_into(ciphertext, dek, "blob-1", buffer) == plaintext
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,6 +122,45 @@ def test_it_round_trips_whatever_the_chunking_and_read_sizes(data):
     out = list(crypto.decrypt_stream(short_reads, dek, blob_id="b"))
     assert b"".join(out) == plaintext
     assert all(len(p) <= SEGMENT_SIZE for p in out)
+
+
+def test_decrypting_into_one_reused_buffer_never_leaks_an_earlier_streams_bytes():
+    dek = crypto.new_dek()
+    # Larger streams first, so every later, shorter one lands on a dirty buffer.
+    for capacity in (SEGMENT_SIZE, 2 * SEGMENT_SIZE + 1, 5 * SEGMENT_SIZE):
+        buffer = bytearray(b"\xaa" * capacity)
+        for size in sorted(BOUNDARY_SIZES, reverse=True):
+            plaintext = os.urandom(size)
+            ciphertext = encrypt(plaintext, dek, "b", 7919)
+            assert decrypt_into(ciphertext, dek, "b", buffer) == plaintext
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_decrypting_into_buffers_copes_with_short_reads_and_plain_read_callables(data):
+    size = data.draw(st.sampled_from(BOUNDARY_SIZES), label="size")
+    rng = random.Random(size)
+    plaintext = rng.randbytes(size)
+    dek = crypto.new_dek()
+    source = io.BytesIO(encrypt(plaintext, dek, "b"))
+
+    def short_reads(n: int) -> bytes:  # no readinto: the decryptor copies what read returns
+        return source.read(rng.randint(1, max(1, min(n, 2 * SEG))))
+
+    capacity = data.draw(st.integers(SEGMENT_SIZE, 4 * SEGMENT_SIZE), label="capacity")
+    assert decrypt_into(b"", dek, "b", bytearray(capacity), read=short_reads) == plaintext
+
+
+def test_decrypting_into_buffers_reads_in_whole_batches_and_needs_a_segment_of_room():
+    dek = crypto.new_dek()
+    ciphertext = encrypt(os.urandom(40 * SEGMENT_SIZE), dek, "b")
+    source = io.BytesIO(ciphertext)
+    decryptor = crypto.StreamDecryptor(source, dek, blob_id="b", segments=4)
+    with pytest.raises(ValueError):
+        decryptor.readinto(bytearray(SEGMENT_SIZE - 1))
+    buffer = bytearray(10 * SEGMENT_SIZE)
+    assert decryptor.readinto(buffer) == 4 * SEGMENT_SIZE  # at most `segments` per call
+    assert source.tell() == HEADER_SIZE + 4 * SEG + 1  # and one byte of look-ahead, no more
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
