@@ -465,30 +465,29 @@ def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
             .exclude(notice__state=N.WITHDRAWN)
             .values_list("location_id", "notice__route_id")
         )
-        # (the location a refusal is reported under, route, locations, audit origin),
-        # in the order the notices are made.
-        wanted: list[tuple[Location | None, Route, list[Location], str]] = []
+        # (the location a refusal is reported under, route, locations), in the order
+        # the notices are made.
+        wanted: list[tuple[Location | None, Route, list[Location]]] = []
         for location in locations:
             for suggestion in suggestions[location.uuid]:
                 route = suggestion.route
                 if not suggestion.eligible or (location.pk, route.pk) in covered:
                     continue
-                wanted.append((location, route, [location], origin))
-        # The AEPD packet is about the whole case: one, naming every address. (Its
-        # audit event has never carried the request's origin; kept as it was.)
+                wanted.append((location, route, [location]))
+        # The AEPD packet is about the whole case: one, naming every address.
         for suggestion in suggestions[None]:
             route = suggestion.route
             if route.basis != Basis.AEPD or not suggestion.eligible or not locations:
                 continue
             if any(route_id == route.pk for _location_id, route_id in covered):
                 continue
-            wanted.append((None, route, locations, ""))
+            wanted.append((None, route, locations))
             break
         repeats = _repeats_for_all(
-            organisation=case.organisation, wanted=[(r, locs) for _l, r, locs, _o in wanted]
+            organisation=case.organisation, wanted=[(r, locs) for _l, r, locs in wanted]
         )
         made, problems = [], []
-        for location, route, chosen, event_origin in wanted:
+        for location, route, chosen in wanted:
             try:
                 notice = _checked_notice(
                     acting=acting,
@@ -501,19 +500,21 @@ def prepare_all(*, acting: Membership, case: Case, origin: str = "") -> dict:
             except NoticeRefused as refused:
                 problems.append((location, route, refused.messages))
                 continue
-            made.append((notice, chosen, event_origin))
-        _write_prepared(acting, made)
+            made.append((notice, chosen))
+        _write_prepared(acting, made, origin)
     return {"made": len(made), "problems": problems}
 
 
-def _write_prepared(acting: Membership, made: list[tuple[Notice, list[Location], str]]) -> None:
+def _write_prepared(
+    acting: Membership, made: list[tuple[Notice, list[Location]]], origin: str
+) -> None:
     """Insert checked notices with their items, logs and `notice.prepared` events, in
     the caller's transaction: the same rows `prepare_notice` writes one by one."""
     if not made:
         return
-    notices = Notice.objects.bulk_create([n for n, _l, _o in made], batch_size=WRITE_BATCH)
+    notices = Notice.objects.bulk_create([n for n, _l in made], batch_size=WRITE_BATCH)
     NoticeItem.objects.bulk_create(
-        [item for notice, chosen, _o in made for item in _items_of(notice, chosen)],
+        [item for notice, chosen in made for item in _items_of(notice, chosen)],
         batch_size=WRITE_BATCH,
     )
     NoticeEvent.objects.bulk_create(
@@ -523,11 +524,8 @@ def _write_prepared(acting: Membership, made: list[tuple[Notice, list[Location],
         ],
         batch_size=WRITE_BATCH,
     )
-    # One record_many per run of the same origin, in order (the chain's order is the
-    # notices'): usually one, two with the AEPD packet.
-    run: list[dict] = []
-    for i, (notice, chosen, event_origin) in enumerate(made):
-        run.append(
+    audit.record_many(
+        [
             {
                 "event": "notice.prepared",
                 "object_type": "notice",
@@ -535,10 +533,10 @@ def _write_prepared(acting: Membership, made: list[tuple[Notice, list[Location],
                 "organisation_id": notice.organisation.uuid,
                 "data": _prepared_data(notice, chosen),
             }
-        )
-        if i + 1 == len(made) or made[i + 1][2] != event_origin:
-            audit.record_many(run, actor=staff_actor(acting, event_origin))
-            run = []
+            for notice, chosen in made
+        ],
+        actor=staff_actor(acting, origin),
+    )
 
 
 # --- Sending ---------------------------------------------------------------------------

@@ -97,7 +97,12 @@ def prepare_all_one_by_one(*, acting, case, origin=""):
             try:
                 with transaction.atomic():
                     services.prepare_notice(
-                        acting=acting, case=case, route=aepd, locations=locations, ctx=ctx
+                        acting=acting,
+                        case=case,
+                        route=aepd,
+                        locations=locations,
+                        origin=origin,
+                        ctx=ctx,
                     )
                 made += 1
             except services.NoticeRefused as refused:
