@@ -425,13 +425,10 @@ class StreamEncryptor:
 
     def update(self, data: bytes) -> bytes:
         """Add plaintext; return the header (first call) and any completed segments."""
-        return b"".join(self.update_pieces(data))
-
-    def update_pieces(self, data: bytes) -> list[bytes]:
-        """As :meth:`update`, but the ciphertext as a list of pieces, never joined."""
-        out = [header] if (header := self._take_header()) else []
-        out += [self._seal(segment, last=False) for segment in self._segments(data)]
-        return out
+        header = self._take_header()
+        return header + b"".join(
+            self._seal(segment, last=False) for segment in self._segments(data)
+        )
 
     @staticmethod
     def max_update_size(size: int) -> int:
