@@ -74,6 +74,7 @@ def _part_name(export: Export) -> str:
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _PART_RE = re.compile(rf"^\.({_UUID})\.zip\.part$")
+_ZIP_RE = re.compile(rf"^({_UUID})\.zip$")
 
 
 def _progress_key(export_uuid) -> str:
@@ -412,34 +413,37 @@ def expire_exports(*, now=None) -> int:
 
 
 def sweep_export_parts(*, now: datetime | None = None, older_than: timedelta = STALE_BUILD) -> int:
-    """Unlink ``.part`` ZIPs older than ``older_than`` whose export is not building.
+    """Unlink export ZIPs older than ``older_than`` that no live export owns.
 
-    Threat: a worker killed mid-build leaves its half-written ZIP behind. It is
-    AES-encrypted, but under a passphrase the liaison was shown, so it is a piece of the
-    case file on disk that no row leads to and nothing deletes. Choice: a part is kept
-    while its export is ``building`` (the build may still be writing it, or will
-    rewrite it when a retry claims it); otherwise it is removed once it has not been
-    written to for ``older_than`` (the time after which a build counts as dead). The
-    age check also covers the race with a claim made after the query below: that
-    build's part is brand new. Returns how many parts were removed.
+    Threat: a worker killed mid-build leaves its half-written ZIP (``.part``) behind,
+    and one killed between renaming the finished ZIP into place and marking the export
+    ready leaves a whole one that no row names (the retry rebuilds it; expiry only
+    removes the file a row names). Either is AES-encrypted, but under a passphrase the
+    liaison was shown: a piece of the case file on disk that nothing would delete.
+    Choice: a file is kept while its export is ``building`` (the build may still be
+    writing it, or will rewrite it when a retry claims it) and a finished ZIP while a
+    ready export names it; otherwise it is removed once it has not been written to for
+    ``older_than`` (the time after which a build counts as dead). The age check also
+    covers the race with a claim made after the query below: that build's file is brand
+    new. A download claims its row and opens the file while the row is still ready, so
+    it never loses the file to this. Returns how many files were removed.
     """
     cutoff = (now or timezone.now()) - older_than
     root = export_root()
-    found: dict[uuid.UUID, os.DirEntry] = {}
+    found: list[tuple[uuid.UUID, os.DirEntry]] = []
     with os.scandir(root) as entries:
         for entry in entries:
-            if (match := _PART_RE.match(entry.name)) and entry.is_file(follow_symlinks=False):
-                found[uuid.UUID(match.group(1))] = entry
+            match = _PART_RE.match(entry.name) or _ZIP_RE.match(entry.name)
+            if match and entry.is_file(follow_symlinks=False):
+                found.append((uuid.UUID(match.group(1)), entry))
     if not found:
         return 0
-    building = set(
-        Export.objects.filter(uuid__in=list(found), state=Export.State.BUILDING).values_list(
-            "uuid", flat=True
-        )
-    )
+    owners = Export.objects.filter(uuid__in={export_uuid for export_uuid, _entry in found})
+    building = set(owners.filter(state=Export.State.BUILDING).values_list("uuid", flat=True))
+    served = set(owners.filter(state=Export.State.READY).values_list("file_path", flat=True))
     removed = 0
-    for export_uuid, entry in found.items():
-        if export_uuid in building:
+    for export_uuid, entry in found:
+        if export_uuid in building or entry.name in served:
             continue
         try:
             modified = datetime.fromtimestamp(entry.stat(follow_symlinks=False).st_mtime, UTC)
@@ -451,5 +455,5 @@ def sweep_export_parts(*, now: datetime | None = None, older_than: timedelta = S
             os.unlink(entry.path)
             removed += 1
     if removed:
-        log.info("police export parts removed count=%s", removed)
+        log.info("police export files removed count=%s", removed)
     return removed

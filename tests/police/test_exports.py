@@ -235,6 +235,34 @@ def test_a_fresh_half_written_zip_is_kept_even_if_no_build_owns_it(
     assert not part.exists()
 
 
+def test_a_finished_zip_no_ready_export_names_is_removed_once_its_build_is_dead(
+    liaison_a, referral, export_root
+):
+    # A worker killed after renaming the ZIP into place, before marking the export ready:
+    # the row is still queued for its retry, and names no file.
+    export = services.start_export(acting=liaison_a, referral=referral, purpose="atestado").export
+    export_root.mkdir(parents=True, exist_ok=True)
+    whole = export_root / exports._zip_name(export)
+    whole.write_bytes(b"PK\x03\x04 encrypted, whole")
+    then = time.time() - 3600
+    os.utime(whole, (then, then))
+
+    assert exports.sweep_export_parts() == 1
+    assert not whole.exists()
+
+
+def test_a_ready_exports_zip_is_kept_however_old_and_still_downloads(built, export_root):
+    client, export, _passphrase, token = built
+    assert export.state == Export.State.READY and export.file_path
+    zip_path = export_root / export.file_path
+    then = time.time() - 10 * 86400
+    os.utime(zip_path, (then, then))
+
+    assert exports.sweep_export_parts() == 0
+    assert zip_path.exists()
+    assert download(client, export, token).status_code == 200
+
+
 def test_the_default_lifetime_is_24_hours(liaison_a, referral):
     export = services.start_export(acting=liaison_a, referral=referral, purpose="atestado").export
     assert timedelta(hours=23, minutes=59) < export.expires_at - export.created_at
