@@ -7,6 +7,7 @@ import pytest
 
 from support import members
 from support.models import Role
+from tests import keyring
 from tests.factories import make_member
 from vault.audit import Actor
 
@@ -55,3 +56,10 @@ def org_admin(org_x):
 def outsider_admin(org_y):
     """An organisation administrator of another organisation."""
     return make_member(org_y, Role.ORG_ADMIN)
+
+
+@pytest.fixture
+def add_kek(settings):
+    """Append a new key-encryption key to the ring, as an operator rotating keys does."""
+    yield lambda: keyring.add_kek(settings)
+    keyring.forget_keys()

@@ -1,7 +1,6 @@
 """Per-case field keys (vault/fields.py): round trip, binding, rotation, shredding,
 and the migration of values written the former way (under the KEK-derived key)."""
 
-import base64
 import importlib
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from support import casework
 from support.models import Case, Location, ReportDraft
 from tests.factories import make_case
+from tests.keyring import retire_all_but
 from vault import crypto, fields, keys, services
 
 pytestmark = pytest.mark.django_db
@@ -18,26 +18,6 @@ REPORT = {
     "contact": "madre@example.org",
     "urls": ("https://example.com/a",),
 }
-
-
-@pytest.fixture
-def add_kek(settings):
-    def add() -> int:
-        version = keys.keyring().current_version + 1
-        settings.AMPARO_KEYS = f"{settings.AMPARO_KEYS},{version}:{crypto.generate_key()}"
-        keys.keyring.cache_clear()
-        return version
-
-    yield add
-    keys.keyring.cache_clear()
-
-
-def retire_all_but(settings, version: int) -> None:
-    """Leave only `version` in the key ring, as an operator retiring old KEKs does."""
-    kek = keys.keyring().kek(version)
-    settings.AMPARO_KEYS = f"{version}:{base64.urlsafe_b64encode(kek).decode()}"
-    keys.keyring.cache_clear()
-    fields.clear_field_key_cache()
 
 
 def fresh(obj):

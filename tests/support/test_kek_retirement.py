@@ -15,6 +15,7 @@ from support import casework, indexes, intake, matching, selectors
 from support.intake import Handle
 from support.models import Case, CaseLink, Identifier, OutboxMessage
 from tests.factories import make_case
+from tests.keyring import retire_all_but
 from vault import crypto, fields, keys, normalize, services
 
 pytestmark = pytest.mark.django_db
@@ -27,27 +28,6 @@ REPORT = {
     "handles": (Handle(HANDLE, "telegram"),),
     "phones": (normalize.normalise_phone(PHONE),),
 }
-
-
-@pytest.fixture
-def add_kek(settings):
-    def add() -> int:
-        version = keys.keyring().current_version + 1
-        settings.AMPARO_KEYS = f"{settings.AMPARO_KEYS},{version}:{crypto.generate_key()}"
-        keys.keyring.cache_clear()
-        return version
-
-    yield add
-    keys.keyring.cache_clear()
-    fields.clear_field_key_cache()
-
-
-def retire_all_but(settings, version: int) -> None:
-    """Leave only `version` in the key ring, as an operator retiring old KEKs does."""
-    kek = keys.keyring().kek(version)
-    settings.AMPARO_KEYS = f"{version}:{base64.urlsafe_b64encode(kek).decode()}"
-    keys.keyring.cache_clear()
-    fields.clear_field_key_cache()
 
 
 def found(member, q: str) -> set[int]:

@@ -8,7 +8,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from amparo.localservices import free_port
-from vault import crypto, keys
 from vault.audit import Actor
 
 
@@ -23,20 +22,6 @@ def evidence_root(settings, tmp_path):
 @pytest.fixture
 def actor() -> Actor:
     return Actor.system("tests")
-
-
-@pytest.fixture
-def add_kek(settings):
-    """Append a new key-encryption key to the ring, as an operator rotating keys does."""
-
-    def add() -> int:
-        version = keys.keyring().current_version + 1
-        settings.AMPARO_KEYS = f"{settings.AMPARO_KEYS},{version}:{crypto.generate_key()}"
-        keys.keyring.cache_clear()
-        return version
-
-    yield add
-    keys.keyring.cache_clear()
 
 
 @pytest.fixture(scope="module")
