@@ -288,10 +288,28 @@ def wrap_dek(provider: KeyProvider, dek: bytes, *, blob_id: str) -> tuple[int, b
     ``nonce ‖ ciphertext ‖ tag`` (60 bytes).
     """
     _check_key(dek, "dek")
+    return _wrap_key(provider, dek, _DEK_AAD + blob_id.encode())
+
+
+def _wrap_key(provider: KeyProvider, key: bytes, aad: bytes) -> tuple[int, bytes]:
+    """(current KEK version, nonce ‖ AES-256-GCM of ``key`` under its "file-wrap" key)."""
     version = provider.current_version
     nonce = secrets.token_bytes(NONCE_SIZE)
     aead = AESGCM(derive_key(provider, "file-wrap", version))
-    return version, nonce + aead.encrypt(nonce, bytes(dek), _DEK_AAD + blob_id.encode())
+    return version, nonce + aead.encrypt(nonce, bytes(key), aad)
+
+
+def _unwrap_key(
+    provider: KeyProvider, version: int, wrapped: bytes, aad: bytes, what: str
+) -> bytes:
+    """The inverse of :func:`_wrap_key`; IntegrityError(``what``) on any mismatch."""
+    if len(wrapped) != _WRAPPED_SIZE:
+        raise IntegrityError(what)
+    aead = AESGCM(derive_key(provider, "file-wrap", version))
+    try:
+        return aead.decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], aad)
+    except InvalidTag:
+        raise IntegrityError(what) from None
 
 
 def unwrap_dek(provider: KeyProvider, version: int, wrapped: bytes, *, blob_id: str) -> bytes:
@@ -300,13 +318,7 @@ def unwrap_dek(provider: KeyProvider, version: int, wrapped: bytes, *, blob_id: 
     Raises IntegrityError if the wrapped key was altered, belongs to another blob or
     another KEK; UnknownKeyVersion if ``version`` is not in the key ring.
     """
-    if len(wrapped) != _WRAPPED_SIZE:
-        raise IntegrityError("dek-wrap")
-    aead = AESGCM(derive_key(provider, "file-wrap", version))
-    try:
-        return aead.decrypt(wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], _DEK_AAD + blob_id.encode())
-    except InvalidTag:
-        raise IntegrityError("dek-wrap") from None
+    return _unwrap_key(provider, version, wrapped, _DEK_AAD + blob_id.encode(), "dek-wrap")
 
 
 def rewrap_dek(
@@ -337,23 +349,13 @@ def wrap_field_key(provider: KeyProvider, key: bytes, *, owner: str) -> tuple[in
     as a blob's DEK, fails to unwrap. Output: (KEK version, 60 bytes).
     """
     _check_key(key, "field key")
-    version = provider.current_version
-    nonce = secrets.token_bytes(NONCE_SIZE)
-    aead = AESGCM(derive_key(provider, "file-wrap", version))
-    return version, nonce + aead.encrypt(nonce, bytes(key), _FIELD_KEY_AAD + owner.encode())
+    return _wrap_key(provider, key, _FIELD_KEY_AAD + owner.encode())
 
 
 def unwrap_field_key(provider: KeyProvider, version: int, wrapped: bytes, *, owner: str) -> bytes:
     """Unwrap a key made by :func:`wrap_field_key`; IntegrityError on any mismatch."""
-    if len(wrapped) != _WRAPPED_SIZE:
-        raise IntegrityError("field-key-wrap")
-    aead = AESGCM(derive_key(provider, "file-wrap", version))
-    try:
-        return aead.decrypt(
-            wrapped[:NONCE_SIZE], wrapped[NONCE_SIZE:], _FIELD_KEY_AAD + owner.encode()
-        )
-    except InvalidTag:
-        raise IntegrityError("field-key-wrap") from None
+    aad = _FIELD_KEY_AAD + owner.encode()
+    return _unwrap_key(provider, version, wrapped, aad, "field-key-wrap")
 
 
 # ---------------------------------------------------------------------------
