@@ -1,23 +1,21 @@
 """A coordinator signs in with a second factor and triages a sextortion report."""
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
 
 from support import intake, members
 from support.models import Referral, Role
 from tests.e2e.axe import axe_problems
-from tests.factories import PASSWORD, make_user
+from tests.e2e.staff import sign_in, with_totp
+from tests.factories import make_user
 from vault.audit import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
     page, base = laptop, live_server.url
     user = make_user("coordinadora@example.org", mfa=False)
-    TOTP.activate(user, SECRET)
+    with_totp(user)
     members.add_member(
         organisation=org_x, user=user, role=Role.COORDINATOR, actor=Actor.system("tests")
     )
@@ -38,18 +36,7 @@ def test_a_coordinator_triages_a_sextortion_report(laptop, live_server, org_x):
     def check_page():
         problems[page.url] = axe_problems(page)
 
-    page.goto(base + "/staff/")
-    check_page()
-    page.get_by_label("Correo electrónico").fill(user.email)
-    page.get_by_label("Contraseña").fill(PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/2fa/authenticate/")
-    check_page()
-    code = f"{hotp_value(SECRET, next(yield_hotp_counters_from_time())):06d}"
-    page.locator("input[name=code]").fill(code)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(f"**/staff/o/{org_x.uuid}/")
-    check_page()
+    sign_in(page, base, user, org_x, check=check_page)
     page.get_by_role("link", name=case.reference).first.click()
     check_page()
     assert "Piden 300 euros por Bizum." in page.content()

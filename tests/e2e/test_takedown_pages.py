@@ -6,7 +6,6 @@ their escalation ladder and letters, the metrics, transparency and hash-list pag
 from datetime import timedelta
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, hotp_value, yield_hotp_counters_from_time
 from django.utils import timezone
 
 from support import casework, members
@@ -14,20 +13,19 @@ from support.models import Role
 from takedowns import services
 from takedowns.models import Basis, Notice
 from tests.e2e.axe import axe_problems
-from tests.factories import PASSWORD, make_user
+from tests.e2e.staff import sign_in, with_totp
+from tests.factories import make_user
 from tests.takedowns.helpers import ensure_registry_seed, location_on, make_case, route
 from vault.audit import Actor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
 
 def test_the_takedown_staff_pages_are_accessible(laptop, live_server, org_x):
     ensure_registry_seed()
     page, base = laptop, live_server.url
     user = make_user("coordinadora@example.org", mfa=False)
-    TOTP.activate(user, SECRET)
+    with_totp(user)
     coordinator = members.add_member(
         organisation=org_x, user=user, role=Role.COORDINATOR, actor=Actor.system("tests")
     )
@@ -48,15 +46,7 @@ def test_the_takedown_staff_pages_are_accessible(laptop, live_server, org_x):
     services.record_submission(acting=coordinator, notice=notice, ticket="IG-1")
     past = timezone.now() - timedelta(hours=50)
     Notice.objects.filter(pk=notice.pk).update(sent_at=past, deadline_at=past + timedelta(hours=48))
-    page.goto(base + "/staff/")
-    page.get_by_label("Correo electrónico").fill(user.email)
-    page.get_by_label("Contraseña").fill(PASSWORD)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url("**/2fa/authenticate/")
-    code = f"{hotp_value(SECRET, next(yield_hotp_counters_from_time())):06d}"
-    page.locator("input[name=code]").fill(code)
-    page.locator("main form button[type=submit]").first.click()
-    page.wait_for_url(f"**/staff/o/{org_x.uuid}/")
+    sign_in(page, base, user, org_x)
     org_root = f"{base}/staff/o/{org_x.uuid}/"
     case_root = f"{org_root}cases/{case.uuid}/"
     problems = {}
